@@ -1,0 +1,3 @@
+module github.com/ssmkit/ssmkit
+
+go 1.26
