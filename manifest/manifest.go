@@ -1,10 +1,12 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 )
 
 // DefaultMaxBytes is the size limit Parse applies to a manifest.
@@ -84,14 +86,34 @@ func (o ParseOptions) Parse(r io.Reader) (*Manifest, error) {
 	if limit <= 0 {
 		limit = DefaultMaxBytes
 	}
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	data, err := readLimited(r, limit)
 	if err != nil {
-		return nil, fmt.Errorf("manifest: read: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("manifest: %w: over the limit of %d bytes", ErrTooLarge, limit)
+		return nil, err
 	}
 	return parseBytes(data)
+}
+
+// readLimited reads all of r, but refuses more than limit bytes. It reads at
+// most limit+1 bytes, in one buffer when r can tell its size.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	var size int64 = bytes.MinRead
+	switch s := r.(type) {
+	case interface{ Len() int }: // bytes.Reader, strings.Reader, bytes.Buffer
+		size = int64(s.Len())
+	case interface{ Stat() (fs.FileInfo, error) }: // os.File
+		if fi, err := s.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, limit) + 1))
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return nil, fmt.Errorf("manifest: read: %w", err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("manifest: %w: over the limit of %d bytes", ErrTooLarge, limit)
+	}
+	return buf.Bytes(), nil
 }
 
 // parseBytes decodes and validates a whole manifest held in memory.

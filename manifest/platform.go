@@ -42,11 +42,20 @@ func (p Platform) String() string { return p.Name + "/" + p.Arch }
 // {pkg}-{name}-{arch}.zip on Windows and {pkg}-{name}-{arch}.tar.gz
 // everywhere else, such as amazon-ssm-agent-linux-amd64.tar.gz.
 func (p Platform) FileName(pkg string) string {
+	return string(p.appendFileName(nil, pkg))
+}
+
+func (p Platform) appendFileName(b []byte, pkg string) []byte {
 	ext := ".tar.gz"
 	if p.Name == PlatformWindows {
 		ext = ".zip"
 	}
-	return pkg + "-" + p.Name + "-" + p.Arch + ext
+	b = append(b, pkg...)
+	b = append(b, '-')
+	b = append(b, p.Name...)
+	b = append(b, '-')
+	b = append(b, p.Arch...)
+	return append(b, ext...)
 }
 
 // Default locations of the os-release file, in the order they are tried.

@@ -50,7 +50,14 @@ func (p *Package) File(name string) (*File, error) {
 // FileFor returns the package's file for platform p, such as
 // amazon-ssm-agent-linux-amd64.tar.gz for Platform{"linux", "amd64"}.
 func (p *Package) FileFor(platform Platform) (*File, error) {
-	return p.File(platform.FileName(p.Name))
+	var buf [128]byte
+	name := platform.appendFileName(buf[:0], p.Name)
+	if p.byName != nil {
+		if i, ok := p.byName[string(name)]; ok { // no allocation
+			return &p.Files[i], nil
+		}
+	}
+	return p.File(string(name))
 }
 
 // Release returns the release of version v. Versions that compare equal

@@ -142,8 +142,28 @@ func ManifestURL(region, domain string) (string, error) {
 	}
 	if domain == "" {
 		domain = ServiceDomain(region)
-	} else if strings.ContainsAny(domain, "/?#@ ") || strings.HasPrefix(domain, ".") {
-		return "", fmt.Errorf("manifest: manifest URL: invalid service domain %q", domain)
+	} else if !isDomain(domain) {
+		return "", fmt.Errorf("manifest: manifest URL: invalid service domain %q (want a DNS name such as amazonaws.com)", domain)
 	}
 	return "https://s3." + region + "." + domain + "/amazon-ssm-" + region + "/ssm-agent-manifest.json", nil
+}
+
+// isDomain reports whether s is a DNS name: dot-separated labels of
+// letters, digits and inner hyphens.
+func isDomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
