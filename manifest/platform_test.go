@@ -164,12 +164,12 @@ ID=ubuntu2
 	}
 
 	bad := map[string]string{
-		"NOEQUALS\n":          `line 1: "NOEQUALS" is not KEY=value`,
-		"ID=x\nSPACED = x\n":  `line 2: invalid variable name "SPACED "`,
-		"1ID=x":               `invalid variable name "1ID"`,
-		"ID=\"open":           "line 1: ID: missing closing \" quote",
-		"ID='open":            "missing closing ' quote",
-		"ID=\"a\" b":          `text "b" after the closing quote`,
+		"NOEQUALS\n":               `line 1: "NOEQUALS" is not KEY=value`,
+		"ID=x\nSPACED = x\n":       `line 2: invalid variable name "SPACED "`,
+		"1ID=x":                    `invalid variable name "1ID"`,
+		"ID=\"open":                "line 1: ID: missing closing \" quote",
+		"ID='open":                 "missing closing ' quote",
+		"ID=\"a\" b":               `text "b" after the closing quote`,
 		strings.Repeat("#", 70000): "larger than 65536 bytes",
 	}
 	for in, msg := range bad {

@@ -1,0 +1,144 @@
+// Command ssm-agent is the reference agent of ssmkit: the core and worker of
+// an SSM Agent v3 built from the ssmkit packages, and the tools around them.
+//
+// Usage:
+//
+//	ssm-agent <command> [flags]
+//
+// Commands:
+//
+//	version          print the agent's version
+//	manifest check   decide whether an agent version should be updated
+//
+// Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+// version is the agent's version, set at build time with
+// -ldflags "-X main.version=3.1.0.0".
+var version = "0.0.0.0"
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// streams are the command's standard streams.
+type streams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// A command is one subcommand of ssm-agent.
+type command struct {
+	name    string // as typed, such as "manifest check"
+	summary string
+	run     func(s streams, args []string) int
+}
+
+var commands = []command{
+	{"version", "print the agent's version", runVersion},
+	{"manifest check", "decide whether an agent version should be updated", runManifestCheck},
+}
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	s := streams{stdin, stdout, stderr}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	// The longest command name that prefixes args wins.
+	var best *command
+	for i := range commands {
+		words := strings.Fields(commands[i].name)
+		if len(words) <= len(args) && slices.Equal(words, args[:len(words)]) &&
+			(best == nil || len(words) > len(strings.Fields(best.name))) {
+			best = &commands[i]
+		}
+	}
+	if best == nil {
+		fmt.Fprintf(stderr, "ssm-agent: unknown command %q\n\n", strings.Join(args[:min(len(args), 2)], " "))
+		usage(stderr)
+		return exitUsage
+	}
+	return best.run(s, args[len(strings.Fields(best.name)):])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: ssm-agent <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'ssm-agent <command> -h' for the flags of a command.\n")
+}
+
+// newFlagSet returns a flag set for a command whose usage error messages and
+// help go to stderr.
+func newFlagSet(s streams, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("ssm-agent "+name, flag.ContinueOnError)
+	fs.SetOutput(s.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ssm-agent %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args into fs and returns the exit status to stop with,
+// if parsing says to stop: exitOK for -h, exitUsage for a bad command line.
+func parseFlags(fs *flag.FlagSet, args []string) (status int, stop bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitUsage, true
+	}
+	if fs.NArg() > 0 {
+		return usageError(fs, "unexpected argument %q", fs.Arg(0)), true
+	}
+	return 0, false
+}
+
+// usageError reports a bad command line and returns exitUsage.
+func usageError(fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return exitUsage
+}
+
+// failure reports a failed command in one line and returns exitFailure.
+func failure(s streams, name string, err error) int {
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(s.stderr, "ssm-agent %s: %s\n", name, msg)
+	return exitFailure
+}
+
+func runVersion(s streams, args []string) int {
+	fs := newFlagSet(s, "version", "")
+	if status, stop := parseFlags(fs, args); stop {
+		return status
+	}
+	fmt.Fprintln(s.stdout, version)
+	return exitOK
+}
