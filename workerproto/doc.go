@@ -1,0 +1,46 @@
+// Package workerproto is the protocol between an agent's core and the worker
+// processes it starts: the core learns within seconds whether a worker is
+// alive and answering, tells it to stop and hears that it is stopping, and
+// receives its telemetry events. Any Go program can be a worker by importing
+// this package; it needs nothing else of ssmkit.
+//
+// The core listens on a Unix socket in a directory closed to other users
+// (Listen) and gives each worker it starts a random 256-bit Secret and the
+// socket's path through the environment (Env). The worker presents the
+// secret in its hello; the core compares it in constant time and, on Linux,
+// also checks the peer's uid and pid from the kernel. A connection without
+// a valid hello within the handshake timeout is closed.
+//
+// Messages are length-prefixed JSON objects (a 4-byte big-endian length,
+// then the object), at most 1 MiB by default; the limit is checked before
+// anything is allocated, and an oversized or malformed frame ends that
+// connection only. The hello carries the protocol versions the worker
+// speaks and the core picks the highest common one. Unknown fields are
+// ignored and unknown message types get an error reply, so either side can
+// grow.
+//
+// A worker's code is a function of a context:
+//
+//	w := &workerproto.Worker{Name: "my-worker", Version: "1.0"}
+//	err := w.Serve(ctx, func(ctx context.Context) error {
+//		w.Ready()
+//		<-ctx.Done() // the core asked us to stop, or is gone for good
+//		return nil
+//	})
+//
+// Serve answers pings by itself and, when the core goes away, redials with
+// backoff for a grace period, so that a restarted core takes the worker
+// over without a restart. The core's side:
+//
+//	l, err := workerproto.Listen(path, workerproto.ListenConfig{})
+//	secret, err := workerproto.NewSecret()
+//	l.Authorize("worker-1", secret)
+//	cmd.Env = append(os.Environ(), workerproto.Env(path, secret)...)
+//	… start cmd …
+//	c, err := l.Accept(ctx)
+//	pong, err := c.Ping(ctx)
+//
+// The package uses the standard library only. It writes no logs: refused
+// connections are reported through ListenConfig.OnReject, and no error or
+// printed value ever contains a secret.
+package workerproto
