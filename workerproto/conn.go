@@ -293,29 +293,51 @@ func (c *Conn) readLoop() {
 }
 
 // eventLoop hands events to the OnEvent hook and acknowledges them, so that
-// a slow hook does not hold up pongs.
+// a slow hook does not hold up pongs. The acknowledgements of the events
+// that were waiting together go out in one write.
 func (c *Conn) eventLoop() {
 	defer c.wg.Done()
+	var acks []byte
 	for {
+		var m *message
 		select {
-		case m := <-c.events:
-			ack := &message{Type: typeAck, ID: m.ID}
-			switch {
-			case m.Event == nil:
-				ack.Error = "event message without an event"
-			case m.Event.validate() != nil:
-				ack.Error = m.Event.validate().Error()
-			case c.onEvent != nil:
-				if err := c.onEvent(c, *m.Event); err != nil {
-					ack.Error = err.Error()
-				}
-			}
-			if err := c.snd.send(ack); err != nil {
-				c.fail(err)
-				return
-			}
+		case m = <-c.events:
 		case <-c.done:
 			return
 		}
+		acks = acks[:0]
+		for m != nil {
+			frame, err := encode(nil, c.handleEvent(m))
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			acks = append(acks, frame...)
+			m = nil
+			select {
+			case m = <-c.events:
+			default:
+			}
+		}
+		if err := c.snd.sendFrame(acks); err != nil {
+			c.fail(err)
+			return
+		}
 	}
+}
+
+// handleEvent passes one event to the hook and returns its acknowledgement.
+func (c *Conn) handleEvent(m *message) *message {
+	ack := &message{Type: typeAck, ID: m.ID}
+	switch {
+	case m.Event == nil:
+		ack.Error = "event message without an event"
+	case m.Event.validate() != nil:
+		ack.Error = m.Event.validate().Error()
+	case c.onEvent != nil:
+		if err := c.onEvent(c, *m.Event); err != nil {
+			ack.Error = err.Error()
+		}
+	}
+	return ack
 }

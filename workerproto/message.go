@@ -1,7 +1,7 @@
 package workerproto
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -33,7 +33,8 @@ const (
 	typeError       = "error"       // either way: the message with id could not be handled
 )
 
-// message is the union of all messages; each type uses some fields.
+// message is the union of all messages; each type uses some fields. The
+// struct tags document the wire format, which codec.go reads and writes.
 type message struct {
 	Type string `json:"type"`
 	// ID pairs a request with its reply: ping/pong, event/ack,
@@ -111,18 +112,24 @@ func (e *Event) validate() error {
 
 // encode appends m as one frame to b.
 func encode(b []byte, m *message) ([]byte, error) {
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return b, fmt.Errorf("workerproto: encode %s: %w", m.Type, err)
+	if b == nil {
+		b = make([]byte, 0, 256)
 	}
-	return appendFrame(b, payload), nil
+	start := len(b)
+	b = append(b, 0, 0, 0, 0) // the length, set below
+	b, err := appendMessage(b, m)
+	if err != nil {
+		return b[:start], fmt.Errorf("workerproto: encode %s: %w", m.Type, err)
+	}
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-frameHeaderSize))
+	return b, nil
 }
 
 // decode parses one frame's payload. Unknown fields are ignored; a payload
 // that is not a JSON object with a type is a protocol error.
 func decode(payload []byte) (*message, error) {
 	m := new(message)
-	if err := json.Unmarshal(payload, m); err != nil {
+	if err := decodeMessage(payload, m); err != nil {
 		return nil, protocolErrorf("malformed message: %v", err)
 	}
 	if m.Type == "" {
