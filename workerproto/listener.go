@@ -43,7 +43,9 @@ type ListenConfig struct {
 	// connection, so calls for one connection are in order and calls for
 	// different connections are concurrent. A nil return acknowledges the
 	// event; an error refuses it and the worker's Event call returns it.
-	// Nil means events are acknowledged and dropped.
+	// Nil means events are acknowledged and dropped. A slow OnEvent delays
+	// the acknowledgements of that worker's events and, once 256 events are
+	// waiting, the reading of its pongs.
 	OnEvent func(c *Conn, e Event) error
 	// OnReject is told about each connection refused before or during its
 	// handshake, and why. Its error never contains a secret. Nil means
@@ -80,8 +82,8 @@ type Listener struct {
 	ln   *net.UnixListener
 
 	mu      sync.Mutex
-	secrets map[[32]byte]string // secret fingerprint → worker id
-	ids     map[string][32]byte // worker id → secret fingerprint
+	secrets map[[32]byte]authorized // secret fingerprint → worker
+	ids     map[string][32]byte     // worker id → secret fingerprint
 
 	start     sync.Once
 	accepted  chan *Conn    // authenticated connections for Accept
@@ -90,6 +92,12 @@ type Listener struct {
 	slots     chan struct{} // one per handshake in progress
 	wg        sync.WaitGroup
 	acceptErr error // why the accept loop ended, if not Close; guarded by mu
+}
+
+// authorized is a worker allowed to connect.
+type authorized struct {
+	id     string
+	secret Secret
 }
 
 // Listen creates the core's socket at path. The directory of path is created
@@ -123,7 +131,7 @@ func Listen(path string, cfg ListenConfig) (*Listener, error) {
 		cfg:      cfg,
 		path:     path,
 		ln:       ln,
-		secrets:  make(map[[32]byte]string),
+		secrets:  make(map[[32]byte]authorized),
 		ids:      make(map[string][32]byte),
 		accepted: make(chan *Conn),
 		closing:  make(chan struct{}),
@@ -203,13 +211,13 @@ func (l *Listener) Authorize(id string, secret Secret) error {
 	fp := secret.fingerprint()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old, ok := l.secrets[fp]; ok && old != id {
-		return fmt.Errorf("workerproto: authorize %q: the secret is already authorized for %q", id, old)
+	if old, ok := l.secrets[fp]; ok && old.id != id {
+		return fmt.Errorf("workerproto: authorize %q: the secret is already authorized for %q", id, old.id)
 	}
 	if old, ok := l.ids[id]; ok {
 		delete(l.secrets, old)
 	}
-	l.secrets[fp] = id
+	l.secrets[fp] = authorized{id, secret}
 	l.ids[id] = fp
 	return nil
 }
@@ -225,12 +233,16 @@ func (l *Listener) Revoke(id string) {
 	}
 }
 
-// lookup returns the id authorized for secret.
+// lookup returns the id authorized for secret. It finds the candidate by
+// the secret's SHA-256 and then compares the secrets in constant time.
 func (l *Listener) lookup(secret Secret) (string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	id, ok := l.secrets[secret.fingerprint()]
-	return id, ok
+	a, ok := l.secrets[secret.fingerprint()]
+	if !ok || !a.secret.Equal(secret) {
+		return "", false
+	}
+	return a.id, true
 }
 
 // Accept waits for the next worker to connect and complete its handshake,
