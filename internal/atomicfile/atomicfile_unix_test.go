@@ -67,4 +67,3 @@ func TestCrashAtEachStep(t *testing.T) {
 		})
 	}
 }
-
