@@ -1,0 +1,34 @@
+// Package supervisor keeps worker processes running: it starts them in
+// their own process groups, sees each exit the moment it happens, restarts
+// with backoff and jitter, gives up on a crash loop, detects workers that
+// hang (through workerproto pings), stops them gracefully and then
+// forcefully with everything they started, and adopts or stops the workers
+// an earlier run of the core left behind, identified by pid and process
+// start time, never by name.
+//
+// The smallest use:
+//
+//	sup, _ := supervisor.New(supervisor.Config{OnEvent: func(e supervisor.Event) { log.Print(e) }})
+//	sup.Add(supervisor.Spec{Name: "worker", Path: "/usr/bin/my-worker"})
+//	err := sup.Serve(ctx) // until ctx ends; then every worker is stopped
+//
+// A worker that speaks workerproto (Spec.Protocol) is pinged every health
+// interval and killed and replaced after MaxMissedPings unanswered pings —
+// so a deadlocked or SIGSTOPped worker is noticed, which a check for the
+// process alone never does. It reports readiness and telemetry events, and
+// is asked to terminate before any signal.
+//
+// Every long-running part ends with Serve: when Serve returns, no worker
+// process, no job and no goroutine of the supervisor is left. The package
+// writes no logs; it reports typed Events through Config.OnEvent, and
+// Status returns a snapshot of every worker.
+//
+// Platforms: Linux has everything. On macOS and other Unix systems workers
+// run in their own process groups and are stopped the same way, but
+// orphans of an earlier run are never adopted or stopped, because a
+// process's start time is not read there and a pid alone could name an
+// unrelated process; DieWithCore is Linux only. On Windows a worker starts
+// in a new process group and is stopped with taskkill (/T for its process
+// tree, /F at the stop timeout); there are no signals, so a plain worker is
+// not asked to stop gracefully, while a workerproto worker is.
+package supervisor

@@ -1,0 +1,179 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ssmkit/ssmkit/workerproto"
+)
+
+type pingResult struct {
+	pong workerproto.Pong
+	err  error
+}
+
+// supervise watches a running process until it exits, stops answering, or
+// is stopped by a command or by the end of ctx.
+func (w *worker) supervise(ctx context.Context, p *process) outcome {
+	var (
+		conn    *workerproto.Conn
+		connEnd <-chan struct{}
+		ready   <-chan struct{}
+		ticks   <-chan time.Time
+		pings   = make(chan pingResult, 1)
+		pinging bool
+		missed  int
+	)
+	if w.spec.Protocol == ProtocolWorkerproto {
+		t := time.NewTicker(w.spec.HealthInterval)
+		defer t.Stop()
+		ticks = t.C
+	}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for {
+		select {
+		case <-p.exited:
+			return w.exited(p, outcome{status: p.status, reason: "exited: " + p.status.String()})
+
+		case c := <-w.conns:
+			if c.Peer().PID != p.pid {
+				c.Close() // an earlier process of this worker, or a stranger with its secret
+				continue
+			}
+			if conn != nil {
+				conn.Close()
+			}
+			conn, connEnd, ready = c, c.Done(), c.Ready()
+
+		case <-connEnd:
+			conn, connEnd, ready = nil, nil, nil // it may redial
+
+		case <-ready:
+			ready = nil
+			startup := conn.ReadyAt().Sub(p.started)
+			if p.adopted {
+				startup = 0
+			}
+			w.update(func(st *WorkerStatus) { st.Ready, st.State = true, StateRunning })
+			w.emit(Event{Kind: EventReady, PID: p.pid, StartupTime: startup, Orphan: p.adopted})
+
+		case <-ticks:
+			switch {
+			case pinging: // the last ping's answer still counts
+				continue
+			case conn == nil:
+				missed++
+			default:
+				pinging = true
+				go func(c *workerproto.Conn) {
+					pctx, cancel := context.WithTimeout(ctx, w.spec.HealthTimeout)
+					pong, err := c.Ping(pctx)
+					cancel()
+					pings <- pingResult{pong, err}
+				}(conn)
+				continue
+			}
+			if out, dead := w.checkMissed(p, missed); dead {
+				return out
+			}
+
+		case r := <-pings:
+			pinging = false
+			if r.err != nil {
+				missed++
+			} else {
+				missed = 0
+			}
+			w.update(func(st *WorkerStatus) {
+				st.MissedPings = missed
+				if r.err == nil {
+					st.LastPing = r.pong.RTT
+				}
+			})
+			if out, dead := w.checkMissed(p, missed); dead {
+				return out
+			}
+
+		case c := <-w.cmds:
+			if c.kind == cmdStart {
+				c.done <- nil // already running
+				continue
+			}
+			w.stopProcess(p, conn)
+			return w.exited(p, outcome{status: p.status, reason: "stopped", stopped: true, cmd: &c})
+
+		case <-ctx.Done():
+			w.stopProcess(p, conn)
+			return w.exited(p, outcome{status: p.status, reason: "stopped", stopped: true})
+		}
+	}
+}
+
+// checkMissed kills a worker that missed too many pings in a row.
+func (w *worker) checkMissed(p *process, missed int) (outcome, bool) {
+	w.update(func(st *WorkerStatus) { st.MissedPings = missed })
+	if missed < w.spec.MaxMissedPings {
+		return outcome{}, false
+	}
+	reason := fmt.Sprintf("unresponsive: %d pings in a row missed", missed)
+	w.emit(Event{Kind: EventUnresponsive, PID: p.pid, Reason: reason, Orphan: p.adopted})
+	p.kill()
+	<-p.exited
+	return w.exited(p, outcome{status: p.status, reason: reason, unresponsive: true}), true
+}
+
+// exited records the end of a process and kills what it left in its
+// process group.
+func (w *worker) exited(p *process, out outcome) outcome {
+	p.cleanUp() // grandchildren left behind
+	w.update(func(st *WorkerStatus) {
+		st.LastExit = p.status
+		st.PID, st.Ready, st.MissedPings = 0, false, 0
+	})
+	if !out.stopped {
+		w.emit(Event{Kind: EventExited, PID: p.pid, Exit: p.status, Reason: out.reason, Orphan: p.adopted})
+	}
+	return out
+}
+
+// stopProcess stops a process gracefully: a workerproto worker is asked to
+// terminate, a plain one gets SIGTERM; whatever still runs at the stop
+// timeout is killed with its whole process group.
+func (w *worker) stopProcess(p *process, conn *workerproto.Conn) {
+	w.update(func(st *WorkerStatus) { st.State = StateStopping })
+	deadline := time.Now().Add(w.spec.StopTimeout)
+	if conn == nil {
+		select { // a connection may be waiting
+		case c := <-w.conns:
+			if c.Peer().PID == p.pid {
+				conn = c
+				defer c.Close()
+			} else {
+				c.Close()
+			}
+		default:
+		}
+	}
+	asked := false
+	if conn != nil {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		asked = conn.Terminate(ctx, deadline) == nil
+		cancel()
+	}
+	if !asked {
+		p.terminate()
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+	case <-timer.C:
+		p.kill()
+		<-p.exited
+	}
+}

@@ -1,0 +1,261 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"time"
+)
+
+// A Policy says when a worker that exited is started again.
+type Policy string
+
+const (
+	// RestartAlways restarts a worker whenever it exits (the default).
+	RestartAlways Policy = "always"
+	// RestartOnFailure restarts a worker that exited with a non-zero
+	// status, was killed by a signal, or stopped answering.
+	RestartOnFailure Policy = "on-failure"
+	// RestartNever leaves a worker that exited stopped.
+	RestartNever Policy = "never"
+)
+
+// A Protocol says how the supervisor knows that a worker is healthy.
+type Protocol string
+
+const (
+	// ProtocolPlain: the worker is a plain process; it is alive while it
+	// runs (the default).
+	ProtocolPlain Protocol = "plain"
+	// ProtocolWorkerproto: the worker speaks workerproto. It is pinged every
+	// health interval and replaced when it stops answering; it reports
+	// readiness and telemetry events, and is asked to terminate before any
+	// signal.
+	ProtocolWorkerproto Protocol = "workerproto"
+)
+
+// An OrphanPolicy says what a supervisor does with a worker it finds still
+// running from an earlier run of the core.
+type OrphanPolicy string
+
+const (
+	// OrphanAdopt supervises the running worker again without restarting
+	// it (the default).
+	OrphanAdopt OrphanPolicy = "adopt"
+	// OrphanStop stops it gracefully and starts a new one.
+	OrphanStop OrphanPolicy = "stop"
+)
+
+// Backoff is the delay before restarting a worker that exited: Initial at
+// first, then growing by Multiplier up to Max, each delay varied at random
+// by ±Jitter of itself. It returns to Initial once a worker has run for
+// Spec.StableAfter.
+type Backoff struct {
+	// Initial is the first delay. Zero means 100 ms; a negative value means
+	// no delay at all: restart at once, every time.
+	Initial time.Duration
+	// Max is the longest delay. Zero means 30 s.
+	Max time.Duration
+	// Multiplier is the growth factor. Zero means 2; otherwise at least 1.
+	Multiplier float64
+	// Jitter is the random variation, a fraction from 0 to 1. Zero means
+	// 0.2; a negative value means none.
+	Jitter float64
+}
+
+// Intensity limits restarts: a worker that keeps failing is given up on
+// (state StateFailed) instead of being restarted for ever. Each unplanned
+// exit adds one to a failure count that halves every Decay; when the count
+// exceeds MaxFailures the worker is given up on. With the defaults a worker
+// is given up on after about six exits in quick succession, while one that
+// fails once a minute runs for ever.
+type Intensity struct {
+	// MaxFailures is the failure count that is tolerated. Zero means 5; a
+	// negative value means no limit.
+	MaxFailures float64
+	// Decay is the half-life of the failure count. Zero means 1 minute.
+	Decay time.Duration
+}
+
+// A Spec describes one long-running worker. The zero value of every field
+// but Name and Path means the documented default.
+type Spec struct {
+	// Name identifies the worker among the supervisor's workers: letters,
+	// digits, '.', '_' and '-', at most 64. Required.
+	Name string
+	// Path is the program to run. Required.
+	Path string
+	// Args are the arguments, without the program name.
+	Args []string
+	// Env is added to the supervisor's own environment.
+	Env []string
+	// Dir is the working directory; empty means the supervisor's.
+	Dir string
+
+	// Restart is the restart policy; default RestartAlways.
+	Restart Policy
+	// Backoff is the delay before a restart.
+	Backoff Backoff
+	// Intensity gives up on a worker that keeps failing.
+	Intensity Intensity
+	// StableAfter is how long a worker must run for its backoff to start
+	// again from Backoff.Initial. Default 10 s.
+	StableAfter time.Duration
+	// PermanentExitCodes are exit statuses after which the worker is not
+	// restarted, whatever the policy, like systemd's
+	// RestartPreventExitStatus (the SSM Agent uses 194 for "reboot
+	// requested").
+	PermanentExitCodes []int
+	// StopTimeout is how long a stopping worker may take before its whole
+	// process group is killed. Default 10 s.
+	StopTimeout time.Duration
+
+	// Protocol is how the worker's health is known; default ProtocolPlain.
+	Protocol Protocol
+	// HealthInterval is the time between pings (workerproto only). Default 5 s.
+	HealthInterval time.Duration
+	// HealthTimeout bounds each ping. Default 2 s; at most HealthInterval.
+	HealthTimeout time.Duration
+	// MaxMissedPings is how many pings in a row may go unanswered, or
+	// answered by a worker not yet connected, before the worker counts as
+	// unresponsive and is killed and restarted. Default 3.
+	MaxMissedPings int
+
+	// Stdout and Stderr receive the worker's output; nil discards it. The
+	// last 4 KiB of stderr are kept for the worker's status either way. A
+	// *RotatingFile writes to a size-rotated file.
+	Stdout, Stderr io.Writer
+
+	// Orphans is what happens to a copy of this worker left running by an
+	// earlier run of the core; default OrphanAdopt. It needs
+	// Config.StateDir.
+	Orphans OrphanPolicy
+	// DieWithCore makes the kernel kill the worker when the core dies
+	// (Linux only), instead of leaving it to be adopted.
+	DieWithCore bool
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Defaults.
+const (
+	defaultInitialBackoff = 100 * time.Millisecond
+	defaultMaxBackoff     = 30 * time.Second
+	defaultMultiplier     = 2
+	defaultJitter         = 0.2
+	defaultMaxFailures    = 5
+	defaultDecay          = time.Minute
+	defaultStableAfter    = 10 * time.Second
+	defaultStopTimeout    = 10 * time.Second
+	defaultHealthInterval = 5 * time.Second
+	defaultHealthTimeout  = 2 * time.Second
+	defaultMaxMissed      = 3
+)
+
+// withDefaults returns the spec with defaults filled in, or an error that
+// names the first invalid field.
+func (s Spec) withDefaults() (Spec, error) {
+	bad := func(field, format string, args ...any) (Spec, error) {
+		return Spec{}, fmt.Errorf("supervisor: spec %q: %s: %s", s.Name, field, fmt.Sprintf(format, args...))
+	}
+	if !namePattern.MatchString(s.Name) {
+		return bad("Name", "%q is not 1 to 64 letters, digits, '.', '_' or '-'", s.Name)
+	}
+	if s.Path == "" {
+		return bad("Path", "empty")
+	}
+	switch s.Restart {
+	case "":
+		s.Restart = RestartAlways
+	case RestartAlways, RestartOnFailure, RestartNever:
+	default:
+		return bad("Restart", "unknown policy %q (want always, on-failure or never)", s.Restart)
+	}
+	switch s.Protocol {
+	case "":
+		s.Protocol = ProtocolPlain
+	case ProtocolPlain, ProtocolWorkerproto:
+	default:
+		return bad("Protocol", "unknown protocol %q (want plain or workerproto)", s.Protocol)
+	}
+	switch s.Orphans {
+	case "":
+		s.Orphans = OrphanAdopt
+	case OrphanAdopt, OrphanStop:
+	default:
+		return bad("Orphans", "unknown policy %q (want adopt or stop)", s.Orphans)
+	}
+	if s.DieWithCore && runtime.GOOS != "linux" {
+		return bad("DieWithCore", "supported on Linux only")
+	}
+	b := &s.Backoff
+	switch {
+	case b.Initial == 0:
+		b.Initial = defaultInitialBackoff
+	case b.Initial < 0:
+		b.Initial = 0
+	}
+	if b.Max == 0 {
+		b.Max = defaultMaxBackoff
+	}
+	if b.Max < 0 {
+		return bad("Backoff.Max", "negative (%v)", b.Max)
+	}
+	b.Max = max(b.Max, b.Initial)
+	switch {
+	case b.Multiplier == 0:
+		b.Multiplier = defaultMultiplier
+	case b.Multiplier < 1:
+		return bad("Backoff.Multiplier", "%v is less than 1", b.Multiplier)
+	}
+	switch {
+	case b.Jitter == 0:
+		b.Jitter = defaultJitter
+	case b.Jitter < 0:
+		b.Jitter = 0
+	case b.Jitter > 1:
+		return bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
+	}
+	if s.Intensity.MaxFailures == 0 {
+		s.Intensity.MaxFailures = defaultMaxFailures
+	}
+	for _, d := range []struct {
+		field string
+		v     *time.Duration
+		def   time.Duration
+	}{
+		{"Intensity.Decay", &s.Intensity.Decay, defaultDecay},
+		{"StableAfter", &s.StableAfter, defaultStableAfter},
+		{"StopTimeout", &s.StopTimeout, defaultStopTimeout},
+		{"HealthInterval", &s.HealthInterval, defaultHealthInterval},
+		{"HealthTimeout", &s.HealthTimeout, defaultHealthTimeout},
+	} {
+		if *d.v < 0 {
+			return bad(d.field, "negative (%v)", *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	s.HealthTimeout = min(s.HealthTimeout, s.HealthInterval)
+	switch {
+	case s.MaxMissedPings == 0:
+		s.MaxMissedPings = defaultMaxMissed
+	case s.MaxMissedPings < 0:
+		return bad("MaxMissedPings", "negative (%d)", s.MaxMissedPings)
+	}
+	for _, c := range s.PermanentExitCodes {
+		if c < 0 || c > 255 {
+			return bad("PermanentExitCodes", "%d is not an exit status (0–255)", c)
+		}
+	}
+	s.Args = append([]string(nil), s.Args...)
+	s.Env = append([]string(nil), s.Env...)
+	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)
+	return s, nil
+}
+
+// ErrUnknownWorker is returned for a worker name the supervisor does not have.
+var ErrUnknownWorker = errors.New("supervisor: unknown worker")

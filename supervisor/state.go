@@ -1,0 +1,86 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/workerproto"
+)
+
+// stateVersion is the format version of state files.
+const stateVersion = 1
+
+// workerState is what the supervisor remembers on disk about a running
+// worker, so that the next core can find it: one JSON file per worker,
+// written atomically, mode 0600 (it holds the worker's secret).
+type workerState struct {
+	Version int       `json:"version"`
+	Name    string    `json:"name"`
+	Path    string    `json:"path"`
+	Process identity  `json:"process"`
+	Started time.Time `json:"started"`
+	// Secret is the worker's workerproto secret, so that an adopted worker
+	// can connect again.
+	Secret string `json:"secret,omitempty"`
+}
+
+func (s *Supervisor) statePath(name string) string {
+	return filepath.Join(s.cfg.StateDir, name+".json")
+}
+
+// saveState records a started or adopted process.
+func (s *Supervisor) saveState(spec *Spec, p *process, secret workerproto.Secret) error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	st := workerState{Version: stateVersion, Name: spec.Name, Path: spec.Path, Process: p.id, Started: p.started}
+	if !secret.IsZero() {
+		st.Secret = secret.Encode()
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(s.statePath(spec.Name), b, 0o600); err != nil {
+		return fmt.Errorf("supervisor: save state of %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// dropState forgets a worker's process once it is gone for good.
+func (s *Supervisor) dropState(name string) error {
+	if s.cfg.StateDir == "" {
+		return nil
+	}
+	return atomicfile.Remove(s.statePath(name))
+}
+
+// loadState reads the state of a worker left by an earlier run. A missing
+// file is (nil, nil); a malformed one is an error that names it.
+func (s *Supervisor) loadState(name string) (*workerState, error) {
+	if s.cfg.StateDir == "" {
+		return nil, nil
+	}
+	path := s.statePath(name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: state of %s: %w", name, err)
+	}
+	var st workerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("supervisor: state file %s: %w", path, err)
+	}
+	if st.Version != stateVersion || st.Name != name {
+		return nil, fmt.Errorf("supervisor: state file %s: version %d for %q, want version %d for %q", path, st.Version, st.Name, stateVersion, name)
+	}
+	return &st, nil
+}

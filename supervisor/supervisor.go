@@ -1,0 +1,267 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/workerproto"
+	"golang.org/x/sync/semaphore"
+)
+
+// Config configures a Supervisor. The zero value is ready to use for plain
+// workers without orphan handling.
+type Config struct {
+	// StateDir holds a state file per running worker (pid, process start
+	// time, boot id, secret), so that a core that restarts finds the
+	// workers an earlier run left behind and adopts or stops them. Empty
+	// means no state files and no orphan handling. Created with mode 0700.
+	StateDir string
+	// Socket is the path of the workerproto socket; required when a spec
+	// uses ProtocolWorkerproto. Its directory is created with mode 0700.
+	Socket string
+	// OnEvent receives every Event, synchronously, from the goroutine of
+	// the worker concerned. It must not block for long.
+	OnEvent func(Event)
+	// OnWorkerEvent receives the telemetry events of workerproto workers.
+	// A non-nil error refuses the event; the worker's Event call returns it.
+	OnWorkerEvent func(worker string, e workerproto.Event) error
+	// MaxJobs bounds the on-demand workers (RunJob) running at once.
+	// Default 4.
+	MaxJobs int
+}
+
+// A Supervisor keeps worker processes running. Add workers, then call
+// Serve; workers can be added, stopped, started and removed at any time
+// from any goroutine.
+type Supervisor struct {
+	cfg  Config
+	jobs *semaphore.Weighted
+
+	mu       sync.Mutex
+	workers  map[string]*worker
+	serving  bool
+	served   bool            // Serve has returned
+	ctx      context.Context // Serve's context, while serving
+	listener *workerproto.Listener
+	runners  sync.WaitGroup
+	jobsWG   sync.WaitGroup
+}
+
+// New returns a Supervisor for cfg.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.MaxJobs < 0 {
+		return nil, fmt.Errorf("supervisor: Config.MaxJobs is negative (%d)", cfg.MaxJobs)
+	}
+	if cfg.MaxJobs == 0 {
+		cfg.MaxJobs = 4
+	}
+	return &Supervisor{
+		cfg:     cfg,
+		jobs:    semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		workers: make(map[string]*worker),
+	}, nil
+}
+
+// Add adds a worker. It starts at once when Serve is running, else when
+// Serve starts. The error names the first invalid field of the spec.
+func (s *Supervisor) Add(spec Spec) error {
+	spec, err := spec.withDefaults()
+	if err != nil {
+		return err
+	}
+	if spec.Protocol == ProtocolWorkerproto && s.cfg.Socket == "" {
+		return fmt.Errorf("supervisor: spec %q: Protocol workerproto needs Config.Socket", spec.Name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.served {
+		return errors.New("supervisor: Serve has returned")
+	}
+	if _, ok := s.workers[spec.Name]; ok {
+		return fmt.Errorf("supervisor: spec %q: a worker of that name exists", spec.Name)
+	}
+	w := newWorker(s, spec)
+	s.workers[spec.Name] = w
+	if s.serving {
+		s.startRunner(w)
+	}
+	return nil
+}
+
+// startRunner starts the goroutine that keeps w running; s.mu is held.
+func (s *Supervisor) startRunner(w *worker) {
+	s.runners.Add(1)
+	go func() {
+		defer s.runners.Done()
+		w.run(s.ctx)
+	}()
+}
+
+func (s *Supervisor) worker(name string) (*worker, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.workers[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownWorker, name)
+	}
+	return w, nil
+}
+
+// Stop stops a worker gracefully and keeps it stopped until Start. It
+// returns once the worker's processes are gone, or when ctx ends.
+func (s *Supervisor) Stop(ctx context.Context, name string) error {
+	w, err := s.worker(name)
+	if err != nil {
+		return err
+	}
+	return w.request(ctx, cmdStop)
+}
+
+// Start starts a worker that is stopped or was given up on (StateFailed),
+// with its failure count forgotten. A running worker is left as it is.
+func (s *Supervisor) Start(ctx context.Context, name string) error {
+	w, err := s.worker(name)
+	if err != nil {
+		return err
+	}
+	return w.request(ctx, cmdStart)
+}
+
+// Remove stops a worker gracefully and forgets it.
+func (s *Supervisor) Remove(ctx context.Context, name string) error {
+	w, err := s.worker(name)
+	if err != nil {
+		return err
+	}
+	if err := w.request(ctx, cmdRemove); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.workers, name)
+	s.mu.Unlock()
+	return nil
+}
+
+// Status returns a snapshot of every worker, in no particular order.
+func (s *Supervisor) Status() []WorkerStatus {
+	s.mu.Lock()
+	ws := make([]*worker, 0, len(s.workers))
+	for _, w := range s.workers {
+		ws = append(ws, w)
+	}
+	s.mu.Unlock()
+	out := make([]WorkerStatus, len(ws))
+	for i, w := range ws {
+		out[i] = w.snapshot()
+	}
+	return out
+}
+
+// Serve runs the workers until ctx ends, then stops them all gracefully, at
+// once, each within its stop timeout. It returns only when every worker
+// process and on-demand job is gone. Serve may be called once.
+func (s *Supervisor) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.serving || s.served {
+		s.mu.Unlock()
+		return errors.New("supervisor: Serve called twice")
+	}
+	if err := s.prepare(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.serving, s.ctx = true, ctx
+	var accepting sync.WaitGroup
+	if s.listener != nil {
+		accepting.Add(1)
+		go func() {
+			defer accepting.Done()
+			s.acceptLoop(ctx)
+		}()
+	}
+	for _, w := range s.workers {
+		s.startRunner(w)
+	}
+	s.mu.Unlock()
+
+	<-ctx.Done()
+	s.runners.Wait()
+	s.jobsWG.Wait()
+	s.mu.Lock()
+	s.serving, s.served = false, true
+	s.mu.Unlock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	accepting.Wait()
+	return nil
+}
+
+// prepare creates the state directory and the workerproto listener; s.mu
+// is held.
+func (s *Supervisor) prepare() error {
+	if s.cfg.StateDir != "" {
+		if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+			return fmt.Errorf("supervisor: state directory: %w", err)
+		}
+		if err := atomicfile.CleanTemp(s.cfg.StateDir); err != nil {
+			return fmt.Errorf("supervisor: state directory: %w", err)
+		}
+	}
+	if s.cfg.Socket == "" {
+		return nil
+	}
+	interval := defaultHealthInterval
+	for _, w := range s.workers {
+		interval = max(interval, w.spec.HealthInterval)
+	}
+	l, err := workerproto.Listen(s.cfg.Socket, workerproto.ListenConfig{
+		HealthInterval: interval,
+		OnEvent: func(c *workerproto.Conn, e workerproto.Event) error {
+			if s.cfg.OnWorkerEvent == nil {
+				return nil
+			}
+			return s.cfg.OnWorkerEvent(c.Peer().ID, e)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	s.listener = l
+	return nil
+}
+
+// acceptLoop hands each authenticated workerproto connection to its worker.
+func (s *Supervisor) acceptLoop(ctx context.Context) {
+	for {
+		c, err := s.listener.Accept(ctx)
+		if err != nil {
+			return
+		}
+		w, err := s.worker(c.Peer().ID)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		select {
+		case w.conns <- c:
+		default: // the worker has one waiting already
+			c.Close()
+		}
+	}
+}
+
+// emit passes an event to the hook.
+func (s *Supervisor) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
