@@ -11,6 +11,9 @@ type EventKind string
 const (
 	// EventStarted: a worker process was started.
 	EventStarted EventKind = "started"
+	// EventConnected: a workerproto worker completed its handshake (also
+	// when it reconnects, as an adopted worker does).
+	EventConnected EventKind = "connected"
 	// EventReady: a workerproto worker reported that it finished starting;
 	// Event.StartupTime says how long that took.
 	EventReady EventKind = "ready"

@@ -48,7 +48,11 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			if conn != nil {
 				conn.Close()
 			}
-			conn, connEnd, ready = c, c.Done(), c.Ready()
+			conn, connEnd = c, c.Done()
+			if !w.snapshot().Ready {
+				ready = c.Ready()
+			}
+			w.emit(Event{Kind: EventConnected, PID: p.pid, Orphan: p.adopted})
 
 		case <-connEnd:
 			conn, connEnd, ready = nil, nil, nil // it may redial

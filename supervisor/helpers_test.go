@@ -26,6 +26,7 @@ const (
 	exitEnv    = "HELPER_EXIT_CODE"
 	stderrEnv  = "HELPER_STDERR"
 	pidFileEnv = "HELPER_PID_FILE"
+	fifoEnv    = "HELPER_FIFO"
 )
 
 func TestMain(m *testing.M) {
@@ -42,6 +43,11 @@ func helperMain(mode string) int {
 		code, _ := strconv.Atoi(os.Getenv(exitEnv))
 		return code
 	case "sleep": // a plain process; SIGTERM ends it (Go's default)
+		select {}
+	case "fifo": // opens a FIFO, to say it runs, then sleeps
+		if f, err := os.OpenFile(os.Getenv(fifoEnv), os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
 		select {}
 	case "ignore-term": // says so on stdout once SIGTERM is ignored
 		signal.Ignore(syscall.SIGTERM)

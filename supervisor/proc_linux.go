@@ -132,3 +132,25 @@ func waitGone(id identity, stop <-chan struct{}) {
 
 // sysPidfdOpen is pidfd_open(2), the same number on every Linux architecture.
 const sysPidfdOpen = 434
+
+// groupAlive reports whether a process of group pgid runs. Zombies do not
+// count: they are dead, waiting for a parent that may never reap them.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(pid); err == nil && st.pgid == pgid && st.state != 'Z' && st.state != 'X' {
+			return true
+		}
+	}
+	return false
+}

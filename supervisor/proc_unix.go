@@ -28,7 +28,7 @@ func killGroup(pid int) error {
 // Killed processes take a moment to die; the wait is in short steps.
 func waitGroupGone(pgid int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	for step := 100 * time.Microsecond; syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline); step = min(2*step, 50*time.Millisecond) {
+	for step := 100 * time.Microsecond; groupAlive(pgid) && time.Now().Before(deadline); step = min(2*step, 50*time.Millisecond) {
 		time.Sleep(step)
 	}
 }

@@ -190,11 +190,12 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 
 	<-ctx.Done()
-	s.runners.Wait()
-	s.jobsWG.Wait()
+	// From here no runner or job starts: the WaitGroups only go down.
 	s.mu.Lock()
 	s.serving, s.served = false, true
 	s.mu.Unlock()
+	s.runners.Wait()
+	s.jobsWG.Wait()
 	if s.listener != nil {
 		s.listener.Close()
 	}
