@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ssmkit/ssmkit/workerproto"
@@ -56,8 +57,21 @@ func worker() error {
 	})
 }
 
+// lockedWriter serialises the writes of the event hook and the main flow.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
 // core listens, starts the worker and talks to it.
-func core(out io.Writer, pings int) error {
+func core(w io.Writer, pings int) error {
+	out := &lockedWriter{w: w}
 	dir, err := os.MkdirTemp("", "workerproto-example")
 	if err != nil {
 		return err
