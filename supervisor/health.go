@@ -26,7 +26,7 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 		missed  int
 	)
 	if w.spec.Protocol == ProtocolWorkerproto {
-		t := time.NewTicker(w.spec.HealthInterval)
+		t := newAlignedTicker(w.spec.HealthInterval)
 		defer t.Stop()
 		ticks = t.C
 	}
@@ -116,6 +116,48 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			return w.exited(p, outcome{status: p.status, reason: "stopped", stopped: true})
 		}
 	}
+}
+
+// alignedTicker ticks at the multiples of its interval since the Unix
+// epoch, so that the tickers of all workers with the same interval fire at
+// the same instants: the runtime then serves them in one wake-up, which
+// keeps an idle supervisor of many workers cheap.
+type alignedTicker struct {
+	C     <-chan time.Time
+	timer *time.Timer
+	stop  chan struct{}
+}
+
+func newAlignedTicker(interval time.Duration) *alignedTicker {
+	c := make(chan time.Time, 1)
+	t := &alignedTicker{C: c, stop: make(chan struct{})}
+	var fire func()
+	fire = func() {
+		select {
+		case c <- time.Now():
+		default: // the reader is behind: drop the tick, as time.Ticker does
+		}
+		select {
+		case <-t.stop:
+		default:
+			t.timer.Reset(untilNextMultiple(interval))
+		}
+	}
+	t.timer = time.AfterFunc(time.Hour, fire) // armed below, once t.timer is set
+	t.timer.Reset(untilNextMultiple(interval))
+	return t
+}
+
+func (t *alignedTicker) Stop() {
+	close(t.stop)
+	t.timer.Stop()
+}
+
+// untilNextMultiple returns the time to the next multiple of d since the
+// Unix epoch.
+func untilNextMultiple(d time.Duration) time.Duration {
+	now := time.Now()
+	return now.Truncate(d).Add(d).Sub(now)
 }
 
 // checkMissed kills a worker that missed too many pings in a row.

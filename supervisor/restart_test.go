@@ -122,3 +122,17 @@ func TestResetForgetsFailures(t *testing.T) {
 		}
 	})
 }
+
+func TestAlignedTicker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		time.Sleep(1234 * time.Millisecond) // start off the boundary
+		tk := newAlignedTicker(time.Second)
+		defer tk.Stop()
+		for range 3 {
+			now := <-tk.C
+			if now.Truncate(time.Second) != now {
+				t.Fatalf("tick at %v, not on a whole second", now)
+			}
+		}
+	})
+}
