@@ -18,6 +18,7 @@ import (
 const (
 	coreStateEnv  = "CORE_STATE_DIR"
 	coreSocketEnv = "CORE_SOCKET"
+	coreDieEnv    = "CORE_DIE_WITH_CORE"
 )
 
 // helperCore is a core in its own process, for tests that kill it: it
@@ -25,6 +26,7 @@ const (
 // worker is ready.
 func helperCore() int {
 	spec := workerprotoSpec("orphan")
+	spec.DieWithCore = os.Getenv(coreDieEnv) != ""
 	s, err := New(Config{
 		StateDir: os.Getenv(coreStateEnv),
 		Socket:   os.Getenv(coreSocketEnv),
@@ -46,10 +48,11 @@ func helperCore() int {
 
 // killedCore runs a core process until its worker is ready, kills the
 // core with SIGKILL and returns the pid of the worker it left running.
-func killedCore(t *testing.T, stateDir, socket string) int {
+func killedCore(t *testing.T, stateDir, socket string, env ...string) int {
 	t.Helper()
 	core := exec.Command(os.Args[0], "-test.run=^$")
 	core.Env = append(os.Environ(), helperEnv+"=core", coreStateEnv+"="+stateDir, coreSocketEnv+"="+socket)
+	core.Env = append(core.Env, env...)
 	core.Stderr = os.Stderr
 	out, err := core.StdoutPipe()
 	if err != nil {
@@ -71,15 +74,21 @@ func killedCore(t *testing.T, stateDir, socket string) int {
 	core.Process.Kill()
 	core.Wait()
 	t.Cleanup(func() { killGroup(pid) })
-	if gone(pid) {
-		t.Fatal("the worker died with its core")
-	}
 	return pid
+}
+
+func TestDieWithCore(t *testing.T) {
+	stateDir, socket := stateDirSocket(t)
+	pid := killedCore(t, stateDir, socket, coreDieEnv+"=1")
+	waitGoneT(t, pid) // the kernel killed it with its core
 }
 
 func TestOrphanAdoptedAfterCoreKilled(t *testing.T) {
 	stateDir, socket := stateDirSocket(t)
 	pid := killedCore(t, stateDir, socket)
+	if gone(pid) {
+		t.Fatal("the worker died with its core")
+	}
 
 	sv := serve(t, Config{StateDir: stateDir, Socket: socket}, workerprotoSpec("orphan"))
 	from := 0
