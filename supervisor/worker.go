@@ -118,6 +118,9 @@ type outcome struct {
 // run keeps the worker running until ctx ends or it is removed.
 func (w *worker) run(ctx context.Context) {
 	defer close(w.done)
+	if l := w.sup.listener; l != nil {
+		defer l.Revoke(w.spec.Name)
+	}
 	w.mu.Lock()
 	w.running = true
 	want := !w.stopped
