@@ -67,22 +67,29 @@ func (s *Supervisor) RunJob(ctx context.Context, job Job) (JobResult, error) {
 	if job.MaxOutput == 0 {
 		job.MaxOutput = 1 << 20
 	}
+	// A job ends when Serve ends, and Serve waits for it.
+	s.mu.Lock()
+	if s.served {
+		s.mu.Unlock()
+		return JobResult{}, fmt.Errorf("supervisor: job %s: the supervisor has stopped", job.Path)
+	}
+	s.jobsWG.Add(1)
+	s.mu.Unlock()
+	defer s.jobsWG.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func(done <-chan struct{}) {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-done:
+		}
+	}(ctx.Done())
+
 	if err := s.jobs.Acquire(ctx, 1); err != nil {
 		return JobResult{}, fmt.Errorf("supervisor: job %s: waiting for a slot: %w", job.Path, err)
 	}
 	defer s.jobs.Release(1)
-
-	// A job also ends when the supervisor stops.
-	s.mu.Lock()
-	if s.serving {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(s.ctx, cancel)()
-		s.jobsWG.Add(1)
-		defer s.jobsWG.Done()
-	}
-	s.mu.Unlock()
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, job.Timeout)

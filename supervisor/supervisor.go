@@ -42,6 +42,8 @@ type Supervisor struct {
 	cfg  Config
 	jobs *semaphore.Weighted
 
+	stopping chan struct{} // closed when Serve's context ends
+
 	mu       sync.Mutex
 	workers  map[string]*worker
 	serving  bool
@@ -62,8 +64,9 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		cfg:     cfg,
-		jobs:    semaphore.NewWeighted(int64(cfg.MaxJobs)),
-		workers: make(map[string]*worker),
+		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		workers:  make(map[string]*worker),
+		stopping: make(chan struct{}),
 	}, nil
 }
 
@@ -193,6 +196,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	// From here no runner or job starts: the WaitGroups only go down.
 	s.mu.Lock()
 	s.serving, s.served = false, true
+	close(s.stopping)
 	s.mu.Unlock()
 	s.runners.Wait()
 	s.jobsWG.Wait()
