@@ -1,0 +1,241 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Sink states in SinkStatus.
+const (
+	// StateOK: the sink delivers (or has nothing to deliver).
+	StateOK = "ok"
+	// StateRetrying: the last send failed; the pipeline retries with backoff.
+	StateRetrying = "retrying"
+	// StatePending: the sink is not configured to send yet; its events wait.
+	StatePending = "pending"
+)
+
+// A SinkStatus is a snapshot of one sink, for a status command.
+type SinkStatus struct {
+	Name  string
+	State string
+	// PendingEvents and PendingBytes are what is recorded and not yet
+	// delivered to this sink (bytes as stored in the spool, roughly).
+	PendingEvents uint64
+	PendingBytes  int64
+	// Delivered, Dropped and Retries count since Open.
+	Delivered, Dropped, Retries uint64
+	LastError                   string
+	LastErrorAt, LastDeliveryAt time.Time
+}
+
+// Status returns a snapshot of every sink.
+func (p *Pipeline) Status() []SinkStatus {
+	segs, durable := p.spool.snapshot()
+	out := make([]SinkStatus, len(p.sinks))
+	for i, st := range p.sinks {
+		st.mu.Lock()
+		s := st.status
+		st.mu.Unlock()
+		cp := st.checkpoint.Load()
+		if durable > cp {
+			s.PendingEvents = durable - cp
+		}
+		for j, seg := range segs {
+			last := durable
+			if j+1 < len(segs) {
+				last = segs[j+1].first - 1
+			}
+			if last > cp {
+				s.PendingBytes += seg.size
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func (st *sinkState) update(f func(*SinkStatus)) {
+	st.mu.Lock()
+	f(&st.status)
+	st.mu.Unlock()
+}
+
+// runSink feeds one sink until ctx ends.
+func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
+	cfg := st.cfg
+	backoff := cfg.RetryInitial
+	for {
+		// Wait for events, then let more gather for the flush interval.
+		changed := p.spool.changed()
+		if len(st.window) == 0 && p.spool.durable.Load() <= st.checkpoint.Load() {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		if !p.sleep(ctx, cfg.FlushInterval) {
+			return
+		}
+		for {
+			n, err := p.deliver(ctx, st)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				backoff = cfg.RetryInitial
+				if n == 0 {
+					break // nothing left, or the sink wants to wait
+				}
+				continue
+			}
+			wait := backoff/2 + rand.N(backoff/2+1)
+			if errors.Is(err, ErrNotConfigured) {
+				wait = max(cfg.RetryMax, cfg.FlushInterval) // no point in hurrying
+			} else {
+				backoff = min(2*backoff, cfg.RetryMax)
+			}
+			if !p.sleep(ctx, wait) {
+				return
+			}
+		}
+	}
+}
+
+// sleep waits for d or the end of ctx, and reports whether ctx is alive.
+func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// fill tops up the sink's window from the spool.
+func (p *Pipeline) fill(st *sinkState) error {
+	if cp := st.checkpoint.Load(); len(st.window) == 0 && st.cursor.next <= cp {
+		st.cursor.close() // events dropped for space: start past them
+		st.cursor.next = cp + 1
+	}
+	room, bytes := st.cfg.MaxBatch-len(st.window), 0
+	for _, pe := range st.window {
+		bytes += pe.size
+	}
+	if room <= 0 || bytes >= st.cfg.MaxBatchBytes {
+		return nil
+	}
+	recs, err := st.cursor.read(room, st.cfg.MaxBatchBytes-bytes)
+	if n := st.cursor.skipped; n > 0 {
+		st.cursor.skipped = 0
+		st.update(func(s *SinkStatus) { s.Dropped += n })
+	}
+	for _, r := range recs {
+		e, derr := decodeEvent(r.payload)
+		if derr != nil { // checksummed but undecodable: written by something else
+			st.update(func(s *SinkStatus) { s.Dropped++ })
+			st.advance(r.seq)
+			continue
+		}
+		st.window = append(st.window, pending{seq: r.seq, event: e, size: len(r.payload)})
+	}
+	return err
+}
+
+// deliver makes one Send to the sink and records the outcome. It returns
+// how many events the sink took.
+func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
+	if err := p.fill(st); err != nil {
+		p.failed(st, err)
+		return 0, err
+	}
+	if len(st.window) == 0 {
+		return 0, nil
+	}
+	events := make([]Event, len(st.window))
+	for i := range st.window {
+		events[i] = st.window[i].event
+	}
+	n, err := st.cfg.Sink.Send(ctx, events)
+	n = min(max(n, 0), len(events))
+	switch {
+	case err == nil:
+	case IsPermanent(err):
+		if n == 0 {
+			n = len(events)
+		}
+		nn := uint64(n)
+		st.update(func(s *SinkStatus) { s.Dropped += nn })
+	case errors.Is(err, ErrNotConfigured):
+		n = 0
+	}
+	if n > 0 {
+		last := st.window[n-1].seq
+		st.window = st.window[n:]
+		if cerr := st.advance(last); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		p.collect()
+		if !IsPermanent(err) {
+			nn := uint64(n)
+			st.update(func(s *SinkStatus) { s.Delivered += nn; s.LastDeliveryAt = time.Now() })
+		}
+	}
+	if err != nil && !IsPermanent(err) {
+		p.failed(st, err)
+		return n, err
+	}
+	if err != nil { // permanent: dropped, but the sink works
+		p.reportError(st, err)
+	}
+	p.recovered(st)
+	return n, nil
+}
+
+// failed records a sink's error and reports it if it is a new one.
+func (p *Pipeline) failed(st *sinkState, err error) {
+	state := StateRetrying
+	if errors.Is(err, ErrNotConfigured) {
+		state = StatePending
+	}
+	st.update(func(s *SinkStatus) {
+		s.State = state
+		if state == StateRetrying {
+			s.Retries++
+		}
+	})
+	p.reportError(st, err)
+}
+
+// reportError sets the sink's last error and tells OnError about a new one.
+func (p *Pipeline) reportError(st *sinkState, err error) {
+	msg := err.Error()
+	var changed bool
+	st.update(func(s *SinkStatus) {
+		changed = s.LastError != msg
+		s.LastError, s.LastErrorAt = msg, time.Now()
+	})
+	if changed && p.cfg.OnError != nil {
+		p.cfg.OnError(st.name, fmt.Errorf("telemetry: sink %s: %w", st.name, err))
+	}
+}
+
+// recovered marks a sink as working again.
+func (p *Pipeline) recovered(st *sinkState) {
+	var was string
+	st.update(func(s *SinkStatus) {
+		was = s.State
+		s.State = StateOK
+	})
+	if was != StateOK && p.cfg.OnError != nil {
+		p.cfg.OnError(st.name, nil)
+	}
+}
+

@@ -1,0 +1,137 @@
+package telemetry
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Event types the SSM Agent records.
+const (
+	// TypeAgentTelemetry events count starts: NameAgentStart and NameWorkerStart.
+	TypeAgentTelemetry = "agent_telemetry"
+	// TypeUpdateResult events carry an update's result string as their name,
+	// with AttrSourceVersion and AttrTargetVersion.
+	TypeUpdateResult = "agent_update_result"
+	// TypeTelemetry events are the pipeline's own, such as NameDropped.
+	TypeTelemetry = "telemetry"
+)
+
+// Event names and attributes the SSM Agent uses.
+const (
+	NameAgentStart  = "amazon-ssm-agent.start"
+	NameWorkerStart = "ssm-agent-worker.start"
+	// NameInProcExecuterStart counts in-process executer starts.
+	NameInProcExecuterStart = "ssm-agent-worker.inproc-executer.start"
+	// NameDropped records that events were dropped; attributes say which
+	// sink and how many.
+	NameDropped = "telemetry.dropped"
+
+	AttrSourceVersion = "SourceVersion"
+	AttrTargetVersion = "TargetVersion"
+	AttrSink          = "sink"
+	AttrCount         = "count"
+)
+
+// Limits on events, checked by Record.
+const (
+	MaxTypeBytes       = 128
+	MaxNameBytes       = 1024
+	MaxVersionBytes    = 128
+	MaxAttributes      = 50
+	MaxAttrKeyBytes    = 128
+	MaxAttrValueBytes  = 4096
+	MaxEventBytes      = 64 << 10 // encoded
+	maxEventIDBytes    = 128
+	idRandomBytes      = 16
+	timeFormatOnTheDay = "15:04:05"
+)
+
+// An Event is one audit event.
+type Event struct {
+	// ID identifies the event, so that a receiver can tell a duplicate
+	// (delivery is at least once). Record sets a random one when empty.
+	ID string `json:"id"`
+	// Time is when it happened; Record sets the current time when zero.
+	Time time.Time `json:"time"`
+	// Type is the event type, such as agent_telemetry; required.
+	Type string `json:"type"`
+	// Name is the event name, such as amazon-ssm-agent.start or an update
+	// result string; required.
+	Name string `json:"name"`
+	// AgentVersion is the version of the agent that recorded it; Record
+	// sets the pipeline's when empty.
+	AgentVersion string `json:"agent_version,omitempty"`
+	// Attributes are optional string attributes.
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// validate reports the first problem with e, naming the field.
+func (e *Event) validate() error {
+	check := func(field, v string, max int, required bool) error {
+		switch {
+		case required && v == "":
+			return fmt.Errorf("telemetry: event %s is empty", field)
+		case len(v) > max:
+			return fmt.Errorf("telemetry: event %s is %d bytes, the limit is %d", field, len(v), max)
+		case !utf8.ValidString(v):
+			return fmt.Errorf("telemetry: event %s is not valid UTF-8", field)
+		}
+		return nil
+	}
+	if err := check("ID", e.ID, maxEventIDBytes, true); err != nil {
+		return err
+	}
+	if err := check("Type", e.Type, MaxTypeBytes, true); err != nil {
+		return err
+	}
+	if err := check("Name", e.Name, MaxNameBytes, true); err != nil {
+		return err
+	}
+	if err := check("AgentVersion", e.AgentVersion, MaxVersionBytes, false); err != nil {
+		return err
+	}
+	if len(e.Attributes) > MaxAttributes {
+		return fmt.Errorf("telemetry: event has %d attributes, the limit is %d", len(e.Attributes), MaxAttributes)
+	}
+	for k, v := range e.Attributes {
+		if err := check("attribute key", k, MaxAttrKeyBytes, true); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("attribute %q", k), v, MaxAttrValueBytes, false); err != nil {
+			return err
+		}
+	}
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("telemetry: event time %v is outside the years 0–9999", e.Time)
+	}
+	return nil
+}
+
+// newID returns a random event id.
+func newID() string {
+	var b [idRandomBytes]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// encodeEvent returns the spool's encoding of e.
+func encodeEvent(e *Event) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: encode event: %w", err)
+	}
+	if len(b) > MaxEventBytes {
+		return nil, fmt.Errorf("telemetry: event is %d bytes encoded, the limit is %d", len(b), MaxEventBytes)
+	}
+	return b, nil
+}
+
+func decodeEvent(b []byte) (Event, error) {
+	var e Event
+	err := json.Unmarshal(b, &e)
+	return e, err
+}

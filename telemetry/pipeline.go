@@ -1,0 +1,346 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+)
+
+// Defaults of Config and SinkConfig.
+const (
+	DefaultMaxBytes      = 256 << 20
+	DefaultSegmentBytes  = 4 << 20
+	DefaultFlushInterval = time.Second
+	DefaultMaxBatch      = 10000
+	DefaultMaxBatchBytes = 4 << 20
+	DefaultRetryInitial  = time.Second
+	DefaultRetryMax      = 5 * time.Minute
+)
+
+// Config configures a Pipeline. Dir is required; every other zero value
+// means the documented default.
+type Config struct {
+	// Dir holds the spool (segments/) and the sinks' checkpoints
+	// (checkpoints/). Created with mode 0700.
+	Dir string
+	// MaxBytes bounds the spool on disk. When it is full the oldest
+	// undelivered events are dropped, counted per sink, and the drop is
+	// recorded as an event (type telemetry, name telemetry.dropped).
+	// Default 256 MiB; at least four segments.
+	MaxBytes int64
+	// SegmentBytes is the size at which a segment file is closed and a new
+	// one started. Default 4 MiB.
+	SegmentBytes int64
+	// AgentVersion is set on events recorded without one.
+	AgentVersion string
+	// Sinks are where events go. A sink that is not listed does not hold
+	// back the deletion of delivered segments.
+	Sinks []SinkConfig
+	// OnError, if set, is told when a sink's error changes: once per new
+	// error, not once per retry. nil for err means the sink recovered.
+	OnError func(sink string, err error)
+}
+
+// SinkConfig is one sink and how the pipeline feeds it.
+type SinkConfig struct {
+	Sink Sink
+	// FlushInterval is how long new events wait to be sent together.
+	// Default 1 s.
+	FlushInterval time.Duration
+	// MaxBatch and MaxBatchBytes bound the events handed to one Send, and
+	// what is held in memory for the sink. Defaults 10,000 and 4 MiB.
+	MaxBatch      int
+	MaxBatchBytes int
+	// RetryInitial and RetryMax bound the backoff between retries of a
+	// failing sink. Defaults 1 s and 5 min.
+	RetryInitial, RetryMax time.Duration
+}
+
+var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+
+func (cfg *Config) setDefaults() error {
+	if cfg.Dir == "" {
+		return errors.New("telemetry: Config.Dir is empty")
+	}
+	if cfg.SegmentBytes < 0 || cfg.MaxBytes < 0 {
+		return errors.New("telemetry: Config.SegmentBytes and MaxBytes must not be negative")
+	}
+	if cfg.SegmentBytes == 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = max(DefaultMaxBytes, 4*cfg.SegmentBytes)
+	}
+	if cfg.MaxBytes < 4*cfg.SegmentBytes {
+		return fmt.Errorf("telemetry: Config.MaxBytes (%d) is less than four segments of %d bytes", cfg.MaxBytes, cfg.SegmentBytes)
+	}
+	seen := map[string]bool{}
+	for i := range cfg.Sinks {
+		sc := &cfg.Sinks[i]
+		if sc.Sink == nil {
+			return fmt.Errorf("telemetry: Config.Sinks[%d].Sink is nil", i)
+		}
+		name := sc.Sink.Name()
+		if !sinkNamePattern.MatchString(name) {
+			return fmt.Errorf("telemetry: Config.Sinks[%d]: sink name %q is not 1 to 64 of a-z, 0-9, '.', '_', '-'", i, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("telemetry: Config.Sinks[%d]: two sinks named %q", i, name)
+		}
+		seen[name] = true
+		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 {
+			return fmt.Errorf("telemetry: Config.Sinks[%d] (%s): negative setting", i, name)
+		}
+		if sc.FlushInterval == 0 {
+			sc.FlushInterval = DefaultFlushInterval
+		}
+		if sc.MaxBatch == 0 {
+			sc.MaxBatch = DefaultMaxBatch
+		}
+		if sc.MaxBatchBytes == 0 {
+			sc.MaxBatchBytes = DefaultMaxBatchBytes
+		}
+		if sc.RetryInitial == 0 {
+			sc.RetryInitial = DefaultRetryInitial
+		}
+		if sc.RetryMax == 0 {
+			sc.RetryMax = DefaultRetryMax
+		}
+		sc.RetryMax = max(sc.RetryMax, sc.RetryInitial)
+	}
+	return nil
+}
+
+// A Pipeline is a durable queue of events in front of its sinks: Record
+// puts an event on disk, and Serve delivers every recorded event to every
+// sink at least once, across crashes and outages.
+type Pipeline struct {
+	cfg   Config
+	spool *spool
+	sinks []*sinkState
+
+	dropping sync.Mutex // one enforcer of the size limit at a time
+	closed   atomic.Bool
+}
+
+// sinkState is the pipeline's side of one sink.
+type sinkState struct {
+	cfg    SinkConfig
+	name   string
+	path   string // checkpoint file
+	cursor *cursor
+	window []pending // read from the spool, not yet taken by the sink
+
+	cpMu       sync.Mutex
+	checkpoint atomic.Uint64 // every event up to here is done with
+
+	mu     sync.Mutex
+	status SinkStatus
+}
+
+// pending is an event waiting for a sink, with its seq.
+type pending struct {
+	seq   uint64
+	event Event
+	size  int
+}
+
+// Open opens the pipeline's spool in cfg.Dir, recovering from a crash: a
+// torn final record is cut off and everything before it is kept. It starts
+// no goroutines; Record works at once, Serve delivers.
+func Open(cfg Config) (*Pipeline, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cpDir := filepath.Join(cfg.Dir, "checkpoints")
+	if err := os.MkdirAll(cpDir, 0o700); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	atomicfile.CleanTemp(cpDir)
+	p := &Pipeline{cfg: cfg}
+	var highest uint64
+	for _, sc := range cfg.Sinks {
+		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json")}
+		cp, err := readCheckpoint(st.path)
+		if err != nil {
+			return nil, err
+		}
+		st.checkpoint.Store(cp)
+		st.status = SinkStatus{Name: st.name, State: StateOK}
+		highest = max(highest, cp)
+		p.sinks = append(p.sinks, st)
+	}
+	s, err := openSpool(filepath.Join(cfg.Dir, "segments"), cfg.SegmentBytes, highest+1)
+	if err != nil {
+		return nil, err
+	}
+	p.spool = s
+	for _, st := range p.sinks {
+		st.cursor = newCursor(s, st.checkpoint.Load())
+	}
+	p.collect()
+	return p, nil
+}
+
+type checkpointFile struct {
+	Seq uint64 `json:"seq"`
+}
+
+func readCheckpoint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("telemetry: checkpoint: %w", err)
+	}
+	var cp checkpointFile
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return 0, fmt.Errorf("telemetry: checkpoint %s: %w", path, err)
+	}
+	return cp.Seq, nil
+}
+
+// advance moves a sink's checkpoint forward to seq and stores it durably.
+func (st *sinkState) advance(seq uint64) error {
+	st.cpMu.Lock()
+	defer st.cpMu.Unlock()
+	if seq <= st.checkpoint.Load() {
+		return nil
+	}
+	b, _ := json.Marshal(checkpointFile{Seq: seq})
+	if err := atomicfile.WriteFile(st.path, b, 0o600); err != nil {
+		return fmt.Errorf("telemetry: checkpoint of %s: %w", st.name, err)
+	}
+	st.checkpoint.Store(seq)
+	return nil
+}
+
+// Record stores e durably: when it returns nil, e is on disk and will be
+// delivered to every sink even if the process dies the next instant.
+// Concurrent calls share their disk syncs. An empty ID, zero Time or empty
+// AgentVersion are filled in; the error names what is wrong with an
+// invalid event.
+func (p *Pipeline) Record(ctx context.Context, e Event) error {
+	if p.closed.Load() {
+		return errClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if e.AgentVersion == "" {
+		e.AgentVersion = p.cfg.AgentVersion
+	}
+	if err := e.validate(); err != nil {
+		return err
+	}
+	payload, err := encodeEvent(&e)
+	if err != nil {
+		return err
+	}
+	if _, err := p.spool.append(payload); err != nil {
+		return err
+	}
+	if p.spool.size() > p.cfg.MaxBytes {
+		p.enforceLimit()
+	}
+	return nil
+}
+
+// enforceLimit drops the oldest segments until the spool fits, counting
+// for each sink the events it had not yet taken, and records the drops.
+func (p *Pipeline) enforceLimit() {
+	if !p.dropping.TryLock() {
+		return // another goroutine is at it
+	}
+	dropped := map[string]uint64{}
+	for p.spool.size() > p.cfg.MaxBytes {
+		seg, last, ok := p.spool.oldest()
+		if !ok {
+			break
+		}
+		for _, st := range p.sinks {
+			if cp := st.checkpoint.Load(); cp < last {
+				n := last - max(cp, seg.first-1)
+				dropped[st.name] += n
+				st.update(func(s *SinkStatus) { s.Dropped += n })
+				st.advance(last)
+			}
+		}
+		p.spool.removeThrough(last)
+	}
+	p.dropping.Unlock()
+	for name, n := range dropped {
+		p.Record(context.Background(), Event{Type: TypeTelemetry, Name: NameDropped,
+			Attributes: map[string]string{AttrSink: name, AttrCount: strconv.FormatUint(n, 10), "reason": "spool full"}})
+	}
+}
+
+// collect deletes the segments every sink has finished with.
+func (p *Pipeline) collect() {
+	_, durable := p.spool.snapshot()
+	low := durable
+	for _, st := range p.sinks {
+		low = min(low, st.checkpoint.Load())
+	}
+	p.spool.removeThrough(low)
+}
+
+// Serve delivers events to the sinks until ctx ends: each sink gets new
+// events within its flush interval, in batches, with retries on failure.
+// It returns when ctx ends and every sink's goroutine has stopped; what
+// was not delivered stays in the spool for Close or the next run.
+func (p *Pipeline) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, st := range p.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.runSink(ctx, st)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Close delivers what it can until ctx ends, then closes the spool.
+// Undelivered events stay on disk for the next Open.
+func (p *Pipeline) Close(ctx context.Context) error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	var wg sync.WaitGroup
+	for _, st := range p.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n, err := p.deliver(ctx, st)
+				if err != nil || n == 0 {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, st := range p.sinks {
+		st.cursor.close()
+	}
+	return p.spool.close()
+}

@@ -1,0 +1,20 @@
+package telemetry
+
+import (
+	"os"
+	"syscall"
+)
+
+// datasync flushes a file's data and the metadata needed to read it back,
+// without the timestamps fsync would also write.
+func datasync(f *os.File) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return f.Sync()
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = syscall.Fdatasync(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}
