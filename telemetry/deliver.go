@@ -238,4 +238,3 @@ func (p *Pipeline) recovered(st *sinkState) {
 		p.cfg.OnError(st.name, nil)
 	}
 }
-
