@@ -1,0 +1,119 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAuditFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audits")
+	loc := time.FixedZone("X", 3600)
+	a := &AuditFiles{Dir: dir, Location: loc}
+	events := []Event{
+		{Type: TypeAgentTelemetry, Name: NameAgentStart, AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 9, 15, 3, 0, time.UTC)},
+		{Type: TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0", AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)},
+		{Type: "custom", Name: "has space\nand newline 100%", Time: time.Date(2026, 11, 25, 10, 0, 0, 0, loc)},
+	}
+	n, err := a.Send(context.Background(), events)
+	if err != nil || n != 3 {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	read := func(day string) string {
+		b, err := os.ReadFile(filepath.Join(dir, "amazon-ssm-agent-audit-"+day))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got, want := read("2026-11-24"), "SchemaVersion=1\nagent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03\n"; got != want {
+		t.Errorf("2026-11-24:\n%q\nwant\n%q", got, want)
+	}
+	// 23:30 UTC is 00:30 the next day in this zone; the line format holds.
+	want := "SchemaVersion=1\nagent_update_result UpdateSucceeded_SelfUpdate-3.3.987.0 3.0.151.0 00:30:00\n" +
+		"custom has%20space%0Aand%20newline%20100%25 - 10:00:00\n"
+	if got := read("2026-11-25"); got != want {
+		t.Errorf("2026-11-25:\n%q\nwant\n%q", got, want)
+	}
+	// Appending keeps one header.
+	a.Send(context.Background(), events[:1])
+	if got := read("2026-11-24"); strings.Count(got, "SchemaVersion=1") != 1 || strings.Count(got, "\n") != 3 {
+		t.Errorf("after a second send:\n%s", got)
+	}
+	if runtime.GOOS != "windows" {
+		fi, _ := os.Stat(dir)
+		ff, _ := os.Stat(filepath.Join(dir, "amazon-ssm-agent-audit-2026-11-24"))
+		if fi.Mode().Perm() != 0o700 || ff.Mode().Perm() != 0o600 {
+			t.Errorf("modes %v and %v, want 0700 and 0600", fi.Mode().Perm(), ff.Mode().Perm())
+		}
+	}
+}
+
+func TestAuditFilesRetention(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "unrelated"), []byte("x"), 0o600)
+	a := &AuditFiles{Dir: dir, Keep: 3, Location: time.UTC}
+	for day := 1; day <= 10; day++ {
+		e := Event{Type: "t", Name: "n", Time: time.Date(2026, 11, day, 12, 0, 0, 0, time.UTC)}
+		if _, err := a.Send(context.Background(), []Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := "amazon-ssm-agent-audit-2026-11-08 amazon-ssm-agent-audit-2026-11-09 amazon-ssm-agent-audit-2026-11-10 unrelated"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("files: %s", got)
+	}
+	for keep, want := range map[int]int{0: 7, 1: 3, 100: 30, 12: 12} {
+		if got := (&AuditFiles{Keep: keep}).keep(); got != want {
+			t.Errorf("Keep %d → %d, want %d", keep, got, want)
+		}
+	}
+}
+
+func TestAuditFilesErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := (&AuditFiles{Dir: file}).Send(context.Background(), []Event{{Type: "t", Name: "n"}}); err == nil {
+		t.Error("writing into a file as a directory succeeded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := (&AuditFiles{Dir: t.TempDir()}).Send(ctx, []Event{{Type: "t", Name: "n"}}); err == nil {
+		t.Error("Send on a cancelled context succeeded")
+	}
+}
+
+func ExampleAuditFiles() {
+	dir, _ := os.MkdirTemp("", "audits")
+	defer os.RemoveAll(dir)
+	spool, _ := os.MkdirTemp("", "spool")
+	defer os.RemoveAll(spool)
+
+	p, err := Open(Config{Dir: spool, AgentVersion: "3.0.151.0",
+		Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: dir, Location: time.UTC}}}})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	at := time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC)
+	p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: at})
+	p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameWorkerStart, Time: at.Add(time.Second)})
+	p.Close(ctx) // delivers what is pending
+
+	b, _ := os.ReadFile(filepath.Join(dir, "amazon-ssm-agent-audit-2026-11-25"))
+	fmt.Print(string(b))
+	// Output:
+	// SchemaVersion=1
+	// agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03
+	// agent_telemetry ssm-agent-worker.start 3.0.151.0 10:15:04
+}
