@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -101,8 +102,8 @@ func (e *Event) validate() error {
 		if err := check("attribute key", k, MaxAttrKeyBytes, true); err != nil {
 			return err
 		}
-		if err := check(fmt.Sprintf("attribute %q", k), v, MaxAttrValueBytes, false); err != nil {
-			return err
+		if len(v) > MaxAttrValueBytes || !utf8.ValidString(v) {
+			return check("attribute "+strconv.Quote(k), v, MaxAttrValueBytes, false)
 		}
 	}
 	if y := e.Time.Year(); y < 0 || y > 9999 {
@@ -118,16 +119,71 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// encodeEvent returns the spool's encoding of e.
+// encodeEvent returns the spool's encoding of e: the JSON object that
+// encoding/json would write (decodeEvent reads it with encoding/json), but
+// written directly, for Record is on the hot path.
 func encodeEvent(e *Event) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: encode event: %w", err)
+	b := make([]byte, 0, 192)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, e.ID)
+	b = append(b, `,"time":"`...)
+	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":`...)
+	b = appendJSONString(b, e.Type)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, e.Name)
+	if e.AgentVersion != "" {
+		b = append(b, `,"agent_version":`...)
+		b = appendJSONString(b, e.AgentVersion)
 	}
+	if len(e.Attributes) > 0 {
+		b = append(b, `,"attributes":{`...)
+		first := true
+		for k, v := range e.Attributes {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, v)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
 	if len(b) > MaxEventBytes {
 		return nil, fmt.Errorf("telemetry: event is %d bytes encoded, the limit is %d", len(b), MaxEventBytes)
 	}
 	return b, nil
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 func decodeEvent(b []byte) (Event, error) {

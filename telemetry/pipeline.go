@@ -238,6 +238,13 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	p.spool.arrive()
+	appended := false
+	defer func() {
+		if !appended {
+			p.spool.leave()
+		}
+	}()
 	if e.ID == "" {
 		e.ID = newID()
 	}
@@ -254,6 +261,7 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
+	appended = true
 	if _, err := p.spool.append(payload); err != nil {
 		return err
 	}

@@ -102,6 +102,21 @@ func run(t testing.TB, cfg Config) *serving {
 	return s
 }
 
+// segmentFiles lists the spool's segment files (not the spare one).
+func segmentFiles(t testing.TB, dir string) []string {
+	entries, err := os.ReadDir(filepath.Join(dir, "segments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 func fast(s Sink) SinkConfig {
 	return SinkConfig{Sink: s, FlushInterval: time.Millisecond, RetryInitial: time.Millisecond, RetryMax: 10 * time.Millisecond}
 }
@@ -244,16 +259,16 @@ func TestTornRecordIsCutOff(t *testing.T) {
 	}
 	p.Close(ctx)
 	seg := filepath.Join(dir, "segments", segmentName(1))
-	whole, _ := os.ReadFile(seg)
-	// Simulate a crash in the middle of writing a fourth record.
+	// Simulate a crash in the middle of writing a fourth record: its first
+	// bytes are where the zeros after the third record were.
+	f, _ := os.OpenFile(seg, os.O_RDWR, 0)
+	size, _, _ := scanSegment(seg, 1)
 	partial := appendRecord(nil, 4, []byte(`{"id":"x","type":"t","name":"3"}`))
-	os.WriteFile(seg, append(whole, partial[:len(partial)-5]...), 0o600)
+	f.WriteAt(partial[:len(partial)-5], size)
+	f.Close()
 
 	sink := newMemSink("s")
 	p2 := run(t, Config{Dir: dir, Sinks: []SinkConfig{fast(sink)}})
-	if fi, _ := os.Stat(seg); fi.Size() != int64(len(whole)) {
-		t.Errorf("segment is %d bytes after recovery, want the %d of whole records", fi.Size(), len(whole))
-	}
 	p2.Record(ctx, Event{Type: "t", Name: "after"})
 	got := sink.waitFor(t, 4)
 	names := []string{}
@@ -275,12 +290,12 @@ func TestSegmentsRotateAndAreCollected(t *testing.T) {
 	sink.waitFor(t, 500)
 	deadline := time.Now().Add(testTimeout)
 	for {
-		entries, _ := os.ReadDir(filepath.Join(dir, "segments"))
-		if len(entries) == 1 {
+		n := len(segmentFiles(t, dir))
+		if n == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d segments left after delivery", len(entries))
+			t.Fatalf("%d segments left after delivery", n)
 		}
 		p.collect()
 	}
@@ -348,8 +363,8 @@ func TestUnlistedSinkHoldsNothingBack(t *testing.T) {
 	}
 	sink.waitFor(t, 300)
 	p.collect()
-	if entries, _ := os.ReadDir(filepath.Join(dir, "segments")); len(entries) != 1 {
-		t.Errorf("%d segments kept for a sink that is not configured", len(entries))
+	if n := len(segmentFiles(t, dir)); n != 1 {
+		t.Errorf("%d segments kept for a sink that is not configured", n)
 	}
 }
 
