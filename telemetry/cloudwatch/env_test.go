@@ -1,0 +1,5 @@
+package cloudwatch
+
+import "os"
+
+var setenv = os.Setenv

@@ -1,0 +1,150 @@
+package cloudwatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/ssmkit/ssmkit/telemetry"
+)
+
+// The PutMetricData limits.
+const (
+	maxMetricDatums    = 1000
+	maxMetricBytes     = 1_048_576
+	metricRequestSlack = 64 << 10 // for the encoding's overhead, which the sink estimates
+	maxMetricName      = 255
+	maxDimensionValue  = 1024
+	// DefaultNamespace is the SSM Agent's TelemetryMetricsNamespace default.
+	DefaultNamespace = "amazon-ssm-agent-telemetry"
+)
+
+// MetricsAPI is the part of the CloudWatch client the sink uses;
+// *cloudwatch.Client implements it.
+type MetricsAPI interface {
+	PutMetricData(context.Context, *cloudwatch.PutMetricDataInput, ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
+}
+
+var _ MetricsAPI = (*cloudwatch.Client)(nil)
+
+// Metrics delivers events as CloudWatch metrics, as the SSM Agent does with
+// TelemetryMetricsToCloudWatch: each event is a data point of value 1, unit
+// Count, named and dimensioned like SSM's —
+//
+//   - agent_telemetry (amazon-ssm-agent.start, ssm-agent-worker.start):
+//     the event name, with dimensions InstanceId and AgentVersion;
+//   - agent_update_result: the result string, with dimensions InstanceId,
+//     SourceVersion and TargetVersion;
+//   - any other type: the event name, with InstanceId, AgentVersion and
+//     Type —
+//
+// and, unlike SSM, with the event's own timestamp. Requests keep to
+// PutMetricData's limits (1,000 data points, 1 MB, 30 dimensions, names of
+// 1 to 255 characters). Events older than 14 days are dropped and counted.
+type Metrics struct {
+	Client MetricsAPI
+	// Namespace is the metric namespace; default amazon-ssm-agent-telemetry.
+	Namespace string
+	// InstanceID is the InstanceId dimension; left out when empty.
+	InstanceID string
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+var _ telemetry.Sink = (*Metrics)(nil)
+
+// Name returns "cloudwatch-metrics".
+func (m *Metrics) Name() string { return "cloudwatch-metrics" }
+
+// Send puts the longest prefix of events that fits one PutMetricData call.
+func (m *Metrics) Send(ctx context.Context, events []telemetry.Event) (int, error) {
+	if m.Client == nil {
+		return 0, fmt.Errorf("cloudwatch metrics: %w: no client", telemetry.ErrNotConfigured)
+	}
+	now := time.Now()
+	if m.Now != nil {
+		now = m.Now()
+	}
+	tooOld := func(e telemetry.Event) bool { return e.Time.Before(now.Add(-maxEventAge)) }
+	if k := prefixLen(events, tooOld); k > 0 {
+		return k, telemetry.Permanent(fmt.Errorf("cloudwatch metrics: %d events older than 14 days", k))
+	}
+	ns := m.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	data := make([]types.MetricDatum, 0, min(len(events), maxMetricDatums))
+	size := len(ns) + 64
+	for _, e := range events {
+		if len(data) == maxMetricDatums || tooOld(e) {
+			break
+		}
+		d := m.datum(e)
+		if size += datumSize(&d); size > maxMetricBytes-metricRequestSlack {
+			break
+		}
+		data = append(data, d)
+	}
+	_, err := m.Client.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: &ns, MetricData: data})
+	switch code := errorCode(err); {
+	case err == nil:
+		return len(data), nil
+	case code == "InvalidParameterValue" || code == "InvalidParameterValueException" ||
+		code == "InvalidParameterCombination" || code == "MissingParameter" || code == "SerializationException":
+		return len(data), telemetry.Permanent(fmt.Errorf("cloudwatch metrics: %w", err))
+	}
+	return 0, fmt.Errorf("cloudwatch metrics: %w", err)
+}
+
+// datum maps an event to its data point.
+func (m *Metrics) datum(e telemetry.Event) types.MetricDatum {
+	var dims []types.Dimension
+	add := func(name, value string) {
+		if value != "" {
+			dims = append(dims, types.Dimension{Name: aws.String(name), Value: aws.String(cut(value, maxDimensionValue))})
+		}
+	}
+	add("InstanceId", m.InstanceID)
+	switch e.Type {
+	case telemetry.TypeUpdateResult:
+		add("SourceVersion", e.Attributes[telemetry.AttrSourceVersion])
+		add("TargetVersion", e.Attributes[telemetry.AttrTargetVersion])
+	case telemetry.TypeAgentTelemetry:
+		add("AgentVersion", e.AgentVersion)
+	default:
+		add("AgentVersion", e.AgentVersion)
+		add("Type", e.Type)
+	}
+	return types.MetricDatum{
+		MetricName: aws.String(cut(e.Name, maxMetricName)),
+		Dimensions: dims,
+		Timestamp:  aws.Time(e.Time),
+		Value:      aws.Float64(1),
+		Unit:       types.StandardUnitCount,
+	}
+}
+
+// datumSize estimates a datum's bytes in a request, generously.
+func datumSize(d *types.MetricDatum) int {
+	n := len(*d.MetricName) + 96
+	for _, dim := range d.Dimensions {
+		n += len(*dim.Name) + len(*dim.Value) + 24
+	}
+	return n
+}
+
+// cut shortens s to at most n bytes on a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
