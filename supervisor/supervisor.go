@@ -63,7 +63,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg.MaxJobs = 4
 	}
 	return &Supervisor{
-		cfg:     cfg,
+		cfg:      cfg,
 		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
