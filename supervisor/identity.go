@@ -2,16 +2,15 @@ package supervisor
 
 import (
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/procid"
 )
 
-// An identity names a process so that it can be recognised later, by pid
-// and start time (and boot), never by name: a pid reused by another process
-// does not match.
-type identity struct {
-	PID        int    `json:"pid"`
-	StartTicks uint64 `json:"start_ticks,omitempty"`
-	BootID     string `json:"boot_id,omitempty"`
-}
+// An identity names a process by pid and start time, never by name.
+type identity = procid.ID
+
+// identify returns the identity of a running process.
+func identify(pid int) identity { return procid.Of(pid) }
 
 // pastDeadline is a deadline in the past, for waking a blocked read.
 var pastDeadline = time.Unix(1, 0)
@@ -25,7 +24,7 @@ const pollInterval = 250 * time.Millisecond
 func pollGone(id identity, stop <-chan struct{}) {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
-	for id.running() {
+	for id.Running() {
 		select {
 		case <-t.C:
 		case <-stop:

@@ -1,12 +1,11 @@
 package supervisor
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/ssmkit/ssmkit/internal/procid"
 )
 
 func sysProcAttr(spec *Spec) *syscall.SysProcAttr {
@@ -17,75 +16,6 @@ func sysProcAttr(spec *Spec) *syscall.SysProcAttr {
 		attr.Pdeathsig = syscall.SIGKILL
 	}
 	return attr
-}
-
-// procStat is what the supervisor reads from /proc/<pid>/stat.
-type procStat struct {
-	state      byte   // R, S, D, Z, T…
-	pgid       int    // process group
-	startTicks uint64 // start time in clock ticks after boot
-}
-
-// readStat parses /proc/<pid>/stat. The command name, field 2, may hold
-// spaces and parentheses, so fields are counted from its last ')'.
-func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	end := bytes.LastIndexByte(b, ')')
-	if end < 0 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	fields := strings.Fields(string(b[end+1:]))
-	// fields[0] is field 3 (state); field 5 (pgrp) is fields[2]; field 22
-	// (starttime) is fields[19].
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(fields))
-	}
-	pgid, err1 := strconv.Atoi(fields[2])
-	start, err2 := strconv.ParseUint(fields[19], 10, 64)
-	if err1 != nil || err2 != nil {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	return procStat{state: fields[0][0], pgid: pgid, startTicks: start}, nil
-}
-
-// bootID identifies the current boot, so that a pid and start time saved
-// before a reboot never match a process after it.
-func bootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// identify returns the identity of a running process.
-func identify(pid int) identity {
-	id := identity{PID: pid, BootID: bootID()}
-	if st, err := readStat(pid); err == nil {
-		id.StartTicks = st.startTicks
-	}
-	return id
-}
-
-// running reports whether the process that id names is still running (and
-// not a zombie): same pid, same start time, same boot. An identity without
-// a start time matches nothing.
-func (id identity) running() bool {
-	if id.PID <= 1 || id.StartTicks == 0 || id.BootID == "" || id.BootID != bootID() {
-		return false
-	}
-	st, err := readStat(id.PID)
-	return err == nil && st.startTicks == id.StartTicks && st.state != 'Z' && st.state != 'X'
-}
-
-// leadsGroup reports whether the process leads its own process group, as
-// the workers the supervisor starts do; only then is its group killed.
-func (id identity) leadsGroup() bool {
-	st, err := readStat(id.PID)
-	return err == nil && st.pgid == id.PID
 }
 
 // waitGone blocks until the process that id names is gone or stop is
@@ -114,11 +44,11 @@ func waitGone(id identity, stop <-chan struct{}) {
 		}
 	}()
 	defer close(done)
-	if !id.running() {
+	if !id.Running() {
 		return
 	}
-	err = rc.Read(func(uintptr) bool { return !id.running() })
-	if err != nil && !id.running() {
+	err = rc.Read(func(uintptr) bool { return !id.Running() })
+	if err != nil && !id.Running() {
 		return
 	}
 	if err != nil { // no poller for this descriptor: fall back
@@ -148,7 +78,7 @@ func groupAlive(pgid int) bool {
 		if err != nil {
 			continue
 		}
-		if st, err := readStat(pid); err == nil && st.pgid == pgid && st.state != 'Z' && st.state != 'X' {
+		if st, err := procid.ReadStat(pid); err == nil && st.PGID == pgid && st.State != 'Z' && st.State != 'X' {
 			return true
 		}
 	}

@@ -146,8 +146,8 @@ func (p *process) terminate() error {
 // kill kills the process's whole group at once. An adopted process that
 // does not lead its own group is killed alone.
 func (p *process) kill() error {
-	if p.adopted && !p.id.leadsGroup() {
-		if !p.id.running() {
+	if p.adopted && !p.id.LeadsGroup() {
+		if !p.id.Running() {
 			return nil
 		}
 		return killProcess(p.pid)

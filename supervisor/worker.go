@@ -304,7 +304,7 @@ func (w *worker) recoverOrphan(ctx context.Context) *process {
 		}
 		return nil
 	}
-	if !st.Process.running() {
+	if !st.Process.Running() {
 		// Gone, or the pid now belongs to another process: nothing of ours.
 		w.sup.dropState(w.spec.Name)
 		return nil
