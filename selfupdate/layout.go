@@ -1,0 +1,214 @@
+package selfupdate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/manifest"
+)
+
+// A Layout is an install directory:
+//
+//	<dir>/versions/<version>/   one complete version each
+//	<dir>/current               the version that runs
+//
+// On Unix current is a symbolic link to versions/<version>, switched by
+// renaming a new link over it, which is atomic. On Windows, where links
+// need privileges, current is a file holding the version's name, replaced
+// atomically the same way; a service wrapper there starts
+// versions/<current>/ssm-agent.exe.
+type Layout struct {
+	Dir string
+}
+
+// completeMarker is written last into a version's directory, synced:
+// without it a version is not complete.
+const completeMarker = ".ssmkit-complete.json"
+
+// A Completion is what a complete version's marker records.
+type Completion struct {
+	Version string `json:"version"`
+	// Checksum is the SHA-256 of the package it was unpacked from, or ""
+	// for a version installed from a local binary.
+	Checksum  string    `json:"checksum,omitempty"`
+	Installed time.Time `json:"installed"`
+}
+
+// VersionDir returns the directory of a version.
+func (l Layout) VersionDir(version string) string {
+	return filepath.Join(l.Dir, "versions", version)
+}
+
+func (l Layout) currentPath() string { return filepath.Join(l.Dir, "current") }
+
+// Current returns the version current points at.
+func (l Layout) Current() (string, error) {
+	var v string
+	if runtime.GOOS == "windows" {
+		b, err := os.ReadFile(l.currentPath())
+		if err != nil {
+			return "", fmt.Errorf("selfupdate: current version: %w", err)
+		}
+		v = strings.TrimSpace(string(b))
+	} else {
+		target, err := os.Readlink(l.currentPath())
+		if err != nil {
+			return "", fmt.Errorf("selfupdate: current version: %w", err)
+		}
+		v = filepath.Base(target)
+	}
+	if _, err := manifest.ParseVersion(v); err != nil {
+		return "", fmt.Errorf("selfupdate: %s points at %q: %w", l.currentPath(), v, err)
+	}
+	return v, nil
+}
+
+// Complete returns a version's completion marker, or an error saying why
+// the version is not complete.
+func (l Layout) Complete(version string) (Completion, error) {
+	var c Completion
+	b, err := os.ReadFile(filepath.Join(l.VersionDir(version), completeMarker))
+	if err != nil {
+		return c, fmt.Errorf("selfupdate: version %s is not complete: %w", version, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.Version != version {
+		return c, fmt.Errorf("selfupdate: version %s: bad completion marker", version)
+	}
+	return c, nil
+}
+
+// Switch makes current point at version, which must be complete; the
+// switch is atomic and durable.
+func (l Layout) Switch(version string) error {
+	if _, err := l.Complete(version); err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return atomicfile.WriteFile(l.currentPath(), []byte(version+"\n"), 0o644)
+	}
+	tmp := l.currentPath() + ".tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Join("versions", version), tmp); err != nil {
+		return fmt.Errorf("selfupdate: switch to %s: %w", version, err)
+	}
+	if err := os.Rename(tmp, l.currentPath()); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("selfupdate: switch to %s: %w", version, err)
+	}
+	return atomicfile.SyncDir(l.Dir)
+}
+
+// Install makes a version from files already on disk — the running binary
+// on a first start, say: each source path is copied, synced, into the
+// version's directory under its name, and the version is marked complete.
+// A version that is complete already is left alone.
+func (l Layout) Install(version string, files map[string]string) error {
+	if _, err := l.Complete(version); err == nil {
+		return nil
+	}
+	if _, err := manifest.ParseVersion(version); err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	staging := filepath.Join(l.Dir, "versions", "."+version+".staging")
+	os.RemoveAll(staging)
+	if err := os.MkdirAll(staging, 0o755); err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	for name, src := range files {
+		if err := copyFile(src, filepath.Join(staging, name)); err != nil {
+			os.RemoveAll(staging)
+			return err
+		}
+	}
+	if err := atomicfile.SyncDir(staging); err != nil {
+		return err
+	}
+	return l.commitStaging(staging, Completion{Version: version, Installed: time.Now()})
+}
+
+// commitStaging marks a staging directory complete and renames it to its
+// version's directory.
+func (l Layout) commitStaging(staging string, c Completion) error {
+	b, _ := json.Marshal(c)
+	if err := atomicfile.WriteFile(filepath.Join(staging, completeMarker), b, 0o644); err != nil {
+		return err
+	}
+	dir := l.VersionDir(c.Version)
+	os.RemoveAll(dir) // an incomplete earlier attempt
+	if err := os.Rename(staging, dir); err != nil {
+		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)
+	}
+	return atomicfile.SyncDir(filepath.Dir(dir))
+}
+
+// Versions lists the version directories, complete or not.
+func (l Layout) Versions() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(l.Dir, "versions"))
+	if err != nil {
+		return nil, fmt.Errorf("selfupdate: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// prune removes every version but keep, and leftovers of staging.
+func (l Layout) prune(keep ...string) error {
+	entries, err := os.ReadDir(filepath.Join(l.Dir, "versions"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		kept := false
+		for _, k := range keep {
+			kept = kept || name == k
+		}
+		if !kept {
+			errs = append(errs, os.RemoveAll(filepath.Join(l.Dir, "versions", name)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
+	_, err = out.ReadFrom(in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("selfupdate: install %s: %w", dst, err)
+	}
+	return nil
+}

@@ -1,0 +1,232 @@
+package selfupdate
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ssmkit/ssmkit/manifest"
+)
+
+// A Restarter restarts the service into a version: the one current now
+// points at. It returns once the restart is under way.
+type Restarter interface {
+	Restart(ctx context.Context, version string) error
+}
+
+// A HealthChecker says whether a version runs well: nil when it does ("the
+// new core runs and its workers are ready"). It is asked repeatedly until
+// it says so or the deadline passes.
+type HealthChecker interface {
+	Check(ctx context.Context, version string) error
+}
+
+// A Launcher starts the guardian: a process that survives the restart (the
+// old binary, detached) and calls Updater.RunGuardian to restart into the
+// new version, check it, and commit or roll back. Without a Launcher that
+// is done in the updating process itself, which then must survive the
+// restart.
+type Launcher interface {
+	Launch(ctx context.Context) error
+}
+
+// Defaults of Config.
+const (
+	DefaultPackage          = "amazon-ssm-agent"
+	DefaultHealthTimeout    = 3 * time.Minute
+	DefaultHealthInterval   = 5 * time.Second
+	DefaultMaxPackageBytes  = 1 << 30
+	DefaultMaxManifestBytes = manifest.DefaultMaxBytes
+	DefaultDownloadTimeout  = 30 * time.Minute
+	DefaultMaxEntries       = 10000
+	DefaultMaxUnpackedBytes = 4 << 30
+)
+
+// Config configures an Updater. ManifestURL, Current, InstallDir, StateDir,
+// Restarter and Health are required; every other zero value means the
+// documented default.
+type Config struct {
+	// ManifestURL is where the manifest is (https, file or s3 with
+	// selfupdate/s3).
+	ManifestURL string
+	// Source fetches by URL; default DefaultSources().
+	Source Source
+	// Package is the manifest package; default amazon-ssm-agent.
+	Package string
+	// Platform selects the file; default the running host's.
+	Platform manifest.Platform
+	// Region fills {Region} in the manifest's URI format.
+	Region string
+	// Current is the running version.
+	Current manifest.Version
+	// AllowDowngrade lets an update go to an older version.
+	AllowDowngrade bool
+	// PublicKeys, when set, make a valid detached signature by one of them
+	// (<ManifestURL>.sig), a manifest version that never goes down and an
+	// expiry that has not passed required.
+	PublicKeys []ed25519.PublicKey
+	// InstallDir holds versions/ and current (see Layout).
+	InstallDir string
+	// StateDir holds the journal, the lock, downloads, staging and trust
+	// state; created with mode 0700.
+	StateDir string
+	// Restarter, Health and Launcher run the health gate.
+	Restarter Restarter
+	Health    HealthChecker
+	Launcher  Launcher
+	// HealthTimeout bounds the wait for a healthy version; default 3 min.
+	HealthTimeout time.Duration
+	// HealthInterval is the time between health checks; default 5 s.
+	HealthInterval time.Duration
+	// Limits of downloads and unpacking.
+	MaxManifestBytes, MaxPackageBytes, MaxUnpackedBytes int64
+	MaxEntries                                          int
+	DownloadTimeout                                     time.Duration
+	// OnResult is told every update's outcome.
+	OnResult func(Result)
+	// Now returns the current time; default time.Now.
+	Now func() time.Time
+}
+
+// An Updater updates the running agent when the manifest says its version
+// is deprecated, crash-safely and with rollback.
+type Updater struct {
+	cfg    Config
+	layout Layout
+}
+
+// New checks cfg and returns an Updater. It starts nothing.
+func New(cfg Config) (*Updater, error) {
+	switch {
+	case cfg.ManifestURL == "":
+		return nil, errors.New("selfupdate: Config.ManifestURL is empty")
+	case cfg.Current.IsZero():
+		return nil, errors.New("selfupdate: Config.Current is empty")
+	case cfg.InstallDir == "" || cfg.StateDir == "":
+		return nil, errors.New("selfupdate: Config.InstallDir and StateDir are required")
+	case cfg.Restarter == nil || cfg.Health == nil:
+		return nil, errors.New("selfupdate: Config.Restarter and Health are required")
+	case cfg.HealthTimeout < 0 || cfg.HealthInterval < 0 || cfg.DownloadTimeout < 0:
+		return nil, errors.New("selfupdate: Config durations must not be negative")
+	}
+	if cfg.Source == nil {
+		cfg.Source = DefaultSources()
+	}
+	if cfg.Package == "" {
+		cfg.Package = DefaultPackage
+	}
+	if cfg.Platform.Name == "" {
+		p, err := manifest.DetectPlatform("")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Platform.Name = p.Name
+		if cfg.Platform.Arch == "" {
+			cfg.Platform.Arch = p.Arch
+		}
+	}
+	setDefault(&cfg.HealthTimeout, DefaultHealthTimeout)
+	setDefault(&cfg.HealthInterval, DefaultHealthInterval)
+	setDefault(&cfg.DownloadTimeout, DefaultDownloadTimeout)
+	setDefault(&cfg.MaxManifestBytes, DefaultMaxManifestBytes)
+	setDefault(&cfg.MaxPackageBytes, DefaultMaxPackageBytes)
+	setDefault(&cfg.MaxUnpackedBytes, DefaultMaxUnpackedBytes)
+	setDefault(&cfg.MaxEntries, DefaultMaxEntries)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "downloads"), filepath.Join(cfg.InstallDir, "versions")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("selfupdate: %w", err)
+		}
+	}
+	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}}, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (u *Updater) journalPath() string { return filepath.Join(u.cfg.StateDir, "update.json") }
+func (u *Updater) lockPath() string    { return filepath.Join(u.cfg.StateDir, "update.lock") }
+func (u *Updater) trustPath() string   { return filepath.Join(u.cfg.StateDir, "trust.json") }
+
+// Layout returns the install directory's layout.
+func (u *Updater) Layout() Layout { return u.layout }
+
+// A Plan is what an update would do now.
+type Plan struct {
+	ManifestURL string
+	Decision    manifest.Decision
+	// URL is the target package's download URL, when there is a target.
+	URL string
+}
+
+// Check fetches and verifies the manifest and decides, changing nothing.
+func (u *Updater) Check(ctx context.Context) (*Plan, error) {
+	m, err := u.fetchManifest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := m.Decide(manifest.Query{Package: u.cfg.Package, Platform: u.cfg.Platform, Current: u.cfg.Current, AllowDowngrade: u.cfg.AllowDowngrade})
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{ManifestURL: u.cfg.ManifestURL, Decision: d}
+	if d.Target != nil {
+		if plan.URL, err = m.URL(u.cfg.Region, d.Package, d.File, d.Target.Version); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+// fetchManifest downloads, verifies and parses the manifest.
+func (u *Updater) fetchManifest(ctx context.Context) (*manifest.Manifest, error) {
+	data, _, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL, Request{}, u.cfg.MaxManifestBytes, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	if len(u.cfg.PublicKeys) > 0 {
+		sig, _, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL+".sig", Request{}, 4096, time.Minute)
+		if err != nil {
+			return nil, fmt.Errorf("selfupdate: %w: signature %s.sig: %w", ErrBadSignature, u.cfg.ManifestURL, err)
+		}
+		st, err := loadTrust(u.trustPath())
+		if err != nil {
+			return nil, err
+		}
+		version, err := verifyManifest(data, sig, u.cfg.PublicKeys, st.HighestManifestVersion, u.cfg.Now())
+		if err != nil {
+			return nil, err
+		}
+		if version > st.HighestManifestVersion {
+			st.HighestManifestVersion = version
+			if err := saveTrust(u.trustPath(), st); err != nil {
+				return nil, err
+			}
+		}
+	}
+	m, err := manifest.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("selfupdate: %s: %w", u.cfg.ManifestURL, err)
+	}
+	return m, nil
+}
+
+// testHook, set by this package's tests, is called at each step boundary.
+var testHook func(step string)
+
+func step(name string) {
+	if testHook != nil {
+		testHook(name)
+	}
+}
