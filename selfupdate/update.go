@@ -70,7 +70,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	if err := u.advance(&j, PhaseDownloading); err != nil {
 		return u.fail(r, "", ErrorInitializationFailed, err)
 	}
-	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.File+"-"+j.Target)
+	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.Target+"-"+j.File)
 	dctx, cancel := context.WithTimeout(ctx, u.cfg.DownloadTimeout)
 	err := download(dctx, u.cfg.Source, j.URL, pkg, j.Checksum, u.cfg.MaxPackageBytes, u.cfg.MaxUnpackedBytes/4)
 	cancel()
