@@ -174,7 +174,8 @@ type repo struct {
 	// cut, when set for a path, serves only that many bytes of a full
 	// response (as if the connection dropped).
 	cut    map[string]int
-	ranges []string // Range headers received
+	ranges      []string // Range headers received
+	conditional int      // requests with If-None-Match
 }
 
 func newRepo(t testing.TB) *repo {
@@ -196,6 +197,9 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 	cut, cutting := r.cut[req.URL.Path]
 	if cutting {
 		delete(r.cut, req.URL.Path)
+	}
+	if req.Header.Get("If-None-Match") != "" {
+		r.conditional++
 	}
 	if rg := req.Header.Get("Range"); rg != "" {
 		r.ranges = append(r.ranges, req.URL.Path+" "+rg)

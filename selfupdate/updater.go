@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
@@ -189,11 +190,29 @@ func (u *Updater) Check(ctx context.Context) (*Plan, error) {
 	return plan, nil
 }
 
-// fetchManifest downloads, verifies and parses the manifest.
+// fetchManifest downloads, verifies and parses the manifest. The last one
+// fetched is kept with its ETag, and sent as If-None-Match: an unchanged
+// manifest is not downloaded again (it is verified again all the same).
 func (u *Updater) fetchManifest(ctx context.Context) (*manifest.Manifest, error) {
-	data, _, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL, Request{}, u.cfg.MaxManifestBytes, time.Minute)
-	if err != nil {
+	cachePath := filepath.Join(u.cfg.StateDir, "manifest.json")
+	etagPath := cachePath + ".etag"
+	var etag string
+	cached, err := os.ReadFile(cachePath)
+	if err == nil {
+		if b, err := os.ReadFile(etagPath); err == nil {
+			etag = string(b)
+		}
+	}
+	data, newTag, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL, Request{ETag: etag}, u.cfg.MaxManifestBytes, time.Minute)
+	switch {
+	case errors.Is(err, ErrNotModified):
+		data = cached
+	case err != nil:
 		return nil, err
+	case newTag != "":
+		if atomicfile.WriteFile(cachePath, data, 0o600) == nil {
+			atomicfile.WriteFile(etagPath, []byte(newTag), 0o600)
+		}
 	}
 	if len(u.cfg.PublicKeys) > 0 {
 		sig, _, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL+".sig", Request{}, 4096, time.Minute)
