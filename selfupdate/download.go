@@ -67,7 +67,11 @@ func download(ctx context.Context, src Source, url, path, wantSum string, maxByt
 		f.Close()
 		return fmt.Errorf("selfupdate: %w", err)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(f, h), io.LimitReader(obj.Body, maxBytes-offset+1), make([]byte, copyBuffer))
+	ah := newAsyncHash(h)
+	n, err := io.CopyBuffer(io.MultiWriter(f, ah), io.LimitReader(obj.Body, maxBytes-offset+1), make([]byte, copyBuffer))
+	ah.wait()
+	// The package need not reach the disk: a crash means downloading
+	// again, and unpacking syncs what it writes.
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -106,4 +110,45 @@ func hashPrefix(path string, h hash.Hash) (int64, error) {
 		return 0, fmt.Errorf("selfupdate: read %s: %w", path, err)
 	}
 	return n, nil
+}
+
+// asyncHash feeds a hash from its own goroutine, so that hashing a download
+// overlaps with writing it. Write copies into one of a few buffers, which
+// bounds memory.
+type asyncHash struct {
+	h    hash.Hash
+	work chan []byte
+	free chan []byte
+	done chan struct{}
+}
+
+func newAsyncHash(h hash.Hash) *asyncHash {
+	a := &asyncHash{h: h, work: make(chan []byte, 4), free: make(chan []byte, 4), done: make(chan struct{})}
+	for range 4 {
+		a.free <- make([]byte, copyBuffer)
+	}
+	go func() {
+		defer close(a.done)
+		for b := range a.work {
+			a.h.Write(b)
+			a.free <- b[:cap(b)]
+		}
+	}()
+	return a
+}
+
+func (a *asyncHash) Write(b []byte) (int, error) {
+	for rest := b; len(rest) > 0; {
+		buf := <-a.free
+		n := copy(buf, rest)
+		a.work <- buf[:n]
+		rest = rest[n:]
+	}
+	return len(b), nil
+}
+
+// wait returns once everything written has been hashed.
+func (a *asyncHash) wait() {
+	close(a.work)
+	<-a.done
 }

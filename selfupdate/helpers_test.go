@@ -1,3 +1,5 @@
+//go:build unix
+
 package selfupdate
 
 import (
@@ -173,7 +175,7 @@ type repo struct {
 	files map[string][]byte
 	// cut, when set for a path, serves only that many bytes of a full
 	// response (as if the connection dropped).
-	cut    map[string]int
+	cut         map[string]int
 	ranges      []string // Range headers received
 	conditional int      // requests with If-None-Match
 }

@@ -79,21 +79,4 @@ func TestFileSource(t *testing.T) {
 	}
 }
 
-func TestManifestETagCache(t *testing.T) {
-	s := newSetup(t)
-	s.repo.publish(t, "", offer{version: "1.0.0", status: "Active", conf: "ok"})
-	u := s.updater(t)
-	for range 2 {
-		if _, err := u.Check(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.repo.mu.Lock()
-	conditional := s.repo.conditional
-	s.repo.mu.Unlock()
-	if conditional != 1 {
-		t.Errorf("%d conditional requests, want the second check to send If-None-Match", conditional)
-	}
-}
-
 var fixedTime = mustTime("2026-11-25T10:15:03Z")

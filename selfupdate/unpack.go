@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
@@ -29,12 +30,23 @@ type unpackLimits struct {
 }
 
 // unpack extracts a .tar.gz or .zip archive into dest, which must not
-// exist. Absolute paths, "..", links that point outside dest, device files
-// and pipes are refused, as are archives over the limits; setuid, setgid
-// and sticky bits are dropped; every file and directory is synced.
+// exist, and syncs everything it wrote. Absolute paths, "..", links that
+// point outside dest, device files and pipes are refused, as are archives
+// over the limits; setuid, setgid and sticky bits are dropped.
 func unpack(archive, dest string, lim unpackLimits) error {
+	x, err := extract(archive, dest, lim)
+	if err != nil {
+		return err
+	}
+	return x.sync()
+}
+
+// extract is unpack without the sync, which the caller does with x.sync:
+// the updater first deletes the downloaded package, whose pages then need
+// never reach the disk.
+func extract(archive, dest string, lim unpackLimits) (*extractor, error) {
 	if err := os.Mkdir(dest, 0o755); err != nil {
-		return fmt.Errorf("selfupdate: unpack: %w", err)
+		return nil, fmt.Errorf("selfupdate: unpack: %w", err)
 	}
 	x := &extractor{dest: dest, lim: lim, dirs: []string{dest}}
 	var err error
@@ -47,7 +59,22 @@ func unpack(archive, dest string, lim unpackLimits) error {
 		err = fmt.Errorf("selfupdate: unpack %s: not a .tar.gz or .zip", filepath.Base(archive))
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	return x, nil
+}
+
+// sync flushes every file and directory written to disk.
+func (x *extractor) sync() error {
+	for _, p := range x.files {
+		f, err := os.Open(p)
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("selfupdate: sync %s: %w", p, err)
+		}
 	}
 	for _, d := range x.dirs {
 		if err := atomicfile.SyncDir(d); err != nil {
@@ -63,6 +90,7 @@ type extractor struct {
 	entries int
 	bytes   int64
 	dirs    []string
+	files   []string // written, to be synced
 	buf     []byte
 }
 
@@ -102,11 +130,13 @@ func (x *extractor) mkdir(p string) error {
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return fmt.Errorf("selfupdate: unpack: %w", err)
 	}
-	x.dirs = append(x.dirs, p)
+	if !slices.Contains(x.dirs, p) {
+		x.dirs = append(x.dirs, p)
+	}
 	return nil
 }
 
-// file writes a regular file from r, within the byte limit, and syncs it.
+// file writes a regular file from r, within the byte limit.
 func (x *extractor) file(p string, mode fs.FileMode, r io.Reader) error {
 	if err := x.mkdir(filepath.Dir(p)); err != nil {
 		return err
@@ -119,13 +149,14 @@ func (x *extractor) file(p string, mode fs.FileMode, r io.Reader) error {
 		x.buf = make([]byte, copyBuffer)
 	}
 	room := x.lim.maxBytes - x.bytes
-	n, err := io.CopyBuffer(f, io.LimitReader(r, room+1), x.buf)
+	n, err := io.CopyBuffer(&writeback{f: f}, io.LimitReader(r, room+1), x.buf)
 	x.bytes += n
+	x.files = append(x.files, p)
 	if err == nil && n > room {
 		err = fmt.Errorf("selfupdate: %w: more than %d bytes unpacked", ErrUnsafeArchive, x.lim.maxBytes)
 	}
 	if err == nil {
-		err = f.Sync()
+		startWriteback(f, 0, 0)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -134,6 +165,26 @@ func (x *extractor) file(p string, mode fs.FileMode, r io.Reader) error {
 		err = fmt.Errorf("selfupdate: unpack %s: %w", p, err)
 	}
 	return err
+}
+
+// writeback writes to a file and starts the kernel writing it to disk every
+// few megabytes, so that the final sync has little left to do. (It also
+// hides File.ReadFrom, which would copy in small chunks, from CopyBuffer.)
+type writeback struct {
+	f             *os.File
+	written, sent int64
+}
+
+const writebackEvery = 8 << 20
+
+func (w *writeback) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	w.written += int64(n)
+	if w.written-w.sent >= writebackEvery {
+		startWriteback(w.f, w.sent, w.written-w.sent)
+		w.sent = w.written
+	}
+	return n, err
 }
 
 // symlink makes a link whose target must resolve inside dest.

@@ -84,7 +84,14 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	staging := u.stagingDir(j.Target)
 	os.RemoveAll(staging)
-	if err := unpack(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes}); err != nil {
+	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes})
+	if err != nil {
+		return abort(ErrorInstallFailed, err)
+	}
+	// The package is not needed any more; deleted before the sync, its
+	// pages need not be written at all.
+	os.Remove(pkg)
+	if err := x.sync(); err != nil {
 		return abort(ErrorInstallFailed, err)
 	}
 	step("unpacked")

@@ -1,3 +1,5 @@
+//go:build unix
+
 package selfupdate
 
 import (
@@ -242,5 +244,22 @@ func TestRecoverWaitsForLiveGuardian(t *testing.T) {
 	writeJournal(filepath.Join(s.cfg.StateDir, "update.json"), j)
 	if _, err := u.Recover(context.Background()); !errors.Is(err, ErrGuardianActive) {
 		t.Errorf("Recover with a live guardian = %v", err)
+	}
+}
+
+func TestManifestETagCache(t *testing.T) {
+	s := newSetup(t)
+	s.repo.publish(t, "", offer{version: "1.0.0", status: "Active", conf: "ok"})
+	u := s.updater(t)
+	for range 2 {
+		if _, err := u.Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.repo.mu.Lock()
+	conditional := s.repo.conditional
+	s.repo.mu.Unlock()
+	if conditional != 1 {
+		t.Errorf("%d conditional requests, want the second check to send If-None-Match", conditional)
 	}
 }
