@@ -24,6 +24,9 @@ var ErrGuardianActive = errors.New("selfupdate: a guardian is finishing the upda
 // report. Every step is journalled first, so Recover can finish or undo it
 // after a crash. It returns the zero Result when there is nothing to do.
 func (u *Updater) Update(ctx context.Context) (Result, error) {
+	if u.cfg.Restarter == nil || u.cfg.Health == nil {
+		return Result{}, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
+	}
 	release, err := acquireLock(u.lockPath())
 	if err != nil {
 		return u.fail(Result{Source: u.cfg.Current.String()}, "", ErrorUpdaterLockBusy, err)
@@ -236,6 +239,9 @@ func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result,
 // switch but before it was proven healthy is rolled back, unless a live
 // guardian is still at it (ErrGuardianActive).
 func (u *Updater) Recover(ctx context.Context) (Result, error) {
+	if u.cfg.Restarter == nil || u.cfg.Health == nil {
+		return Result{}, errors.New("selfupdate: Recover needs Config.Restarter and Config.Health")
+	}
 	release, err := acquireLock(u.lockPath())
 	if err != nil {
 		return Result{}, err

@@ -48,9 +48,9 @@ const (
 	DefaultMaxUnpackedBytes = 4 << 30
 )
 
-// Config configures an Updater. ManifestURL, Current, InstallDir, StateDir,
-// Restarter and Health are required; every other zero value means the
-// documented default.
+// Config configures an Updater. ManifestURL, Current, InstallDir and
+// StateDir are required, and Restarter and Health for Update; every other
+// zero value means the documented default.
 type Config struct {
 	// ManifestURL is where the manifest is (https, file or s3 with
 	// selfupdate/s3).
@@ -110,8 +110,6 @@ func New(cfg Config) (*Updater, error) {
 		return nil, errors.New("selfupdate: Config.Current is empty")
 	case cfg.InstallDir == "" || cfg.StateDir == "":
 		return nil, errors.New("selfupdate: Config.InstallDir and StateDir are required")
-	case cfg.Restarter == nil || cfg.Health == nil:
-		return nil, errors.New("selfupdate: Config.Restarter and Health are required")
 	case cfg.HealthTimeout < 0 || cfg.HealthInterval < 0 || cfg.DownloadTimeout < 0:
 		return nil, errors.New("selfupdate: Config durations must not be negative")
 	}

@@ -9,6 +9,9 @@
 //
 //	version          print the agent's version
 //	manifest check   decide whether an agent version should be updated
+//	manifest sign    sign a manifest with a private key from keygen
+//	keygen           make a key pair for signing manifests
+//	update --check   say what a self-update would do now
 //
 // Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
 package main
@@ -54,6 +57,9 @@ type command struct {
 var commands = []command{
 	{"version", "print the agent's version", runVersion},
 	{"manifest check", "decide whether an agent version should be updated", runManifestCheck},
+	{"manifest sign", "sign a manifest with a private key from keygen", runManifestSign},
+	{"keygen", "make a key pair for signing manifests", runKeygen},
+	{"update", "say what a self-update would do now (--check)", runUpdate},
 }
 
 // run executes the command line args and returns the exit status.
