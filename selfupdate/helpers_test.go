@@ -40,6 +40,9 @@ func TestMain(m *testing.M) {
 	if at := os.Getenv(crashAtEnv); at != "" {
 		os.Exit(crashMain(at))
 	}
+	if dir := os.Getenv(guardianEnv); dir != "" {
+		os.Exit(guardianMain(dir))
+	}
 	os.Exit(m.Run())
 }
 

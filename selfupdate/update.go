@@ -135,6 +135,23 @@ func (u *Updater) advance(j *Journal, p Phase) error {
 // update the journal describes — restart into the new version, wait for it
 // to be healthy, commit or roll back.
 func (u *Updater) RunGuardian(ctx context.Context) (Result, error) {
+	// The updater that launched this holds the lock until it returns.
+	var release func()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if release, err = acquireLock(u.lockPath()); err == nil || !errors.Is(err, ErrLockBusy) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
 	j, err := readJournal(u.journalPath())
 	if err != nil {
 		return Result{}, err
