@@ -112,6 +112,9 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			return w.exited(p, outcome{status: p.status, reason: "stopped", stopped: true, cmd: &c})
 
 		case <-ctx.Done():
+			if w.sup.detached.Load() {
+				return outcome{detached: true}
+			}
 			w.stopProcess(p, conn)
 			return w.exited(p, outcome{status: p.status, reason: "stopped", stopped: true})
 		}

@@ -178,3 +178,33 @@ func TestStaleStateIsIgnored(t *testing.T) {
 		t.Errorf("state file not replaced by the new worker's: %s, %v", b, err)
 	}
 }
+
+// TestDetachAndAdopt: a supervisor that detaches leaves its worker running,
+// and the next one adopts it without a restart.
+func TestDetachAndAdopt(t *testing.T) {
+	stateDir, socket := stateDirSocket(t)
+	first := serve(t, Config{StateDir: stateDir, Socket: socket}, workerprotoSpec("w"))
+	from := 0
+	ready := first.rec.waitFor(t, &from, EventReady, nil)
+	first.Detach()
+	first.stop(t)
+	if gone(ready.PID) {
+		t.Fatal("the worker stopped with a detached supervisor")
+	}
+	t.Cleanup(func() { killGroup(ready.PID) })
+	second := serve(t, Config{StateDir: stateDir, Socket: socket}, workerprotoSpec("w"))
+	from = 0
+	if a := second.rec.waitFor(t, &from, EventAdopted, nil); a.PID != ready.PID {
+		t.Fatalf("adopted %d, want %d", a.PID, ready.PID)
+	}
+	second.rec.waitFor(t, &from, EventConnected, nil)
+	if err := second.Restart(testCtx(t), "w"); err != nil {
+		t.Fatal(err)
+	}
+	if st := second.rec.waitFor(t, &from, EventStarted, nil); st.PID == ready.PID {
+		t.Error("Restart did not start a new process")
+	}
+	if !gone(ready.PID) {
+		t.Error("the old process survived Restart")
+	}
+}

@@ -50,7 +50,10 @@ func (r *restarter) exited(now time.Time, ran time.Duration) (delay time.Duratio
 		return 0, false
 	}
 	if ran >= r.stableAfter {
+		// A worker that ran well restarts at once after a single crash;
+		// the backoff starts again from its first delay after that.
 		r.bo.Reset()
+		return 0, false
 	}
 	return r.bo.NextBackOff(), false
 }

@@ -63,8 +63,11 @@ func TestBackoffResetsAfterStableRun(t *testing.T) {
 		r := newRestarter(&s)
 		crashLoop(t, r, time.Second, 4) // 1, 2, 4, 8 s
 		delay, _ := r.exited(time.Now(), time.Minute)
-		if delay != time.Second {
-			t.Errorf("delay after a stable run = %v, want the initial 1s", delay)
+		if delay != 0 {
+			t.Errorf("delay after a stable run = %v, want none", delay)
+		}
+		if delay, _ := r.exited(time.Now(), time.Second); delay != time.Second {
+			t.Errorf("delay after the next, quick crash = %v, want the initial 1s", delay)
 		}
 	})
 }

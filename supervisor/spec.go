@@ -50,8 +50,8 @@ const (
 
 // Backoff is the delay before restarting a worker that exited: Initial at
 // first, then growing by Multiplier up to Max, each delay varied at random
-// by ±Jitter of itself. It returns to Initial once a worker has run for
-// Spec.StableAfter.
+// by ±Jitter of itself. A worker that has run for Spec.StableAfter restarts
+// at once after it exits, and the delays start again from Initial.
 type Backoff struct {
 	// Initial is the first delay. Zero means 100 ms; a negative value means
 	// no delay at all: restart at once, every time.
@@ -100,8 +100,9 @@ type Spec struct {
 	Backoff Backoff
 	// Intensity gives up on a worker that keeps failing.
 	Intensity Intensity
-	// StableAfter is how long a worker must run for its backoff to start
-	// again from Backoff.Initial. Default 10 s.
+	// StableAfter is how long a worker must run to count as stable: it is
+	// then restarted at once after an exit, and its backoff starts again
+	// from Backoff.Initial. Default 10 s.
 	StableAfter time.Duration
 	// PermanentExitCodes are exit statuses after which the worker is not
 	// restarted, whatever the policy, like systemd's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
@@ -43,6 +44,7 @@ type Supervisor struct {
 	jobs *semaphore.Weighted
 
 	stopping chan struct{} // closed when Serve's context ends
+	detached atomic.Bool   // leave the workers running when Serve ends
 
 	mu       sync.Mutex
 	workers  map[string]*worker
@@ -149,6 +151,22 @@ func (s *Supervisor) Remove(ctx context.Context, name string) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// Restart stops a worker gracefully and starts it again, as a new process
+// (on a new binary, after an update).
+func (s *Supervisor) Restart(ctx context.Context, name string) error {
+	if err := s.Stop(ctx, name); err != nil {
+		return err
+	}
+	return s.Start(ctx, name)
+}
+
+// Detach makes Serve, when its context ends, leave the worker processes
+// running instead of stopping them: their state files stay, and the next
+// supervisor with the same StateDir adopts them. A core that restarts to
+// update itself detaches, so that busy workers are not interrupted. Jobs
+// are stopped all the same.
+func (s *Supervisor) Detach() { s.detached.Store(true) }
 
 // Status returns a snapshot of every worker, in no particular order.
 func (s *Supervisor) Status() []WorkerStatus {

@@ -112,6 +112,7 @@ type outcome struct {
 	reason       string
 	unresponsive bool
 	stopped      bool     // stopped on request or because the supervisor stops
+	detached     bool     // the supervisor left the process running
 	cmd          *command // the stop or remove request, if any
 }
 
@@ -162,6 +163,9 @@ func (w *worker) run(ctx context.Context) {
 			out = w.supervise(ctx, p)
 			ran = time.Since(p.started)
 			p = nil
+		}
+		if out.detached {
+			return // the process runs on, for the next supervisor
 		}
 		if out.stopped {
 			w.sup.dropState(w.spec.Name)
