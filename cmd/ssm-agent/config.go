@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Config is the agent's configuration: SSM's amazon-ssm-agent.json, whose
+// Agent section this agent reads (the other SSM sections are accepted and
+// left alone), plus three sections of its own.
+type Config struct {
+	Agent      AgentConfig      `json:"Agent"`
+	Workers    []WorkerConfig   `json:"Workers"`
+	SelfUpdate SelfUpdateConfig `json:"SelfUpdate"`
+	Telemetry  TelemetryConfig  `json:"Telemetry"`
+}
+
+// AgentConfig is SSM's Agent section (facts sheet §3), with SSM's defaults.
+type AgentConfig struct {
+	Region                                  string
+	ServiceDomain                           string
+	SelfUpdate                              bool
+	SelfUpdateScheduleDay                   int
+	TelemetryMetricsToSSM                   bool
+	TelemetryMetricsToCloudWatch            bool
+	TelemetryMetricsNamespace               string
+	AuditExpirationDay                      int
+	LongRunningWorkerMonitorIntervalSeconds int
+}
+
+// WorkerConfig is one entry of Workers.
+type WorkerConfig struct {
+	Name                  string
+	Path                  string // empty: this binary, with the worker subcommand
+	Args                  []string
+	Env                   []string
+	Protocol              string // workerproto (default), ssm-v3, none
+	Restart               string // always (default), on-failure, never
+	Backoff               BackoffConfig
+	StartLimit            StartLimitConfig
+	HealthIntervalSeconds int // 0: Agent.LongRunningWorkerMonitorIntervalSeconds
+	StopTimeoutSeconds    int // 0: 10
+	Orphans               string
+}
+
+// BackoffConfig: InitialMillis 0 restarts at once, every time; absent, 100.
+type BackoffConfig struct {
+	InitialMillis *int
+	MaxSeconds    int // 0: 300
+}
+
+// StartLimitConfig is the crash-loop limit in systemd's terms: more than
+// Burst failures within about IntervalSeconds and the worker is given up on.
+type StartLimitConfig struct {
+	Burst           int // 0: 5
+	IntervalSeconds int // 0: 10
+}
+
+// SelfUpdateConfig is this agent's self-update settings.
+type SelfUpdateConfig struct {
+	ManifestURL          string   // empty: the region's SSM manifest
+	PackageName          string   // empty: amazon-ssm-agent
+	PublicKeys           []string // PEM text or file paths; set: signed manifests only
+	HealthTimeoutSeconds int      // 0: 180
+	AllowDowngrade       bool
+}
+
+// TelemetryConfig is this agent's telemetry settings.
+type TelemetryConfig struct {
+	Endpoint                    string // the AWS channel's HTTPS endpoint; empty: pending
+	CloudWatchLogsGroup         string // set: send events to CloudWatch Logs
+	CloudWatchLogsRetentionDays int
+	InstanceId                  string // empty: from the metadata service, when needed
+}
+
+// Defaults and ranges of the Agent keys, as the SSM Agent has them.
+var agentRanges = []struct {
+	key      string
+	min, max int
+	def      int
+	field    func(*AgentConfig) *int
+}{
+	{"SelfUpdateScheduleDay", 1, 7, 7, func(a *AgentConfig) *int { return &a.SelfUpdateScheduleDay }},
+	{"AuditExpirationDay", 3, 30, 7, func(a *AgentConfig) *int { return &a.AuditExpirationDay }},
+	{"LongRunningWorkerMonitorIntervalSeconds", 30, 1800, 60, func(a *AgentConfig) *int { return &a.LongRunningWorkerMonitorIntervalSeconds }},
+}
+
+// knownAgentKeys are the keys of SSM's Agent section; those this agent does
+// not use are accepted silently.
+var knownAgentKeys = []string{
+	"Region", "ServiceDomain", "OrchestrationRootDir", "SelfUpdate", "SelfUpdateScheduleDay",
+	"TelemetryMetricsToSSM", "TelemetryMetricsToCloudWatch", "TelemetryMetricsNamespace",
+	"AuditExpirationDay", "LongRunningWorkerMonitorIntervalSeconds", "ContainerMode",
+	"ForceFileIPC", "Mode", "GoMaxProcForAgentWorker",
+}
+
+// defaultConfig returns the built-in configuration.
+func defaultConfig() Config {
+	return Config{Agent: AgentConfig{
+		SelfUpdateScheduleDay:                   7,
+		TelemetryMetricsToSSM:                   true,
+		TelemetryMetricsNamespace:               "amazon-ssm-agent-telemetry",
+		AuditExpirationDay:                      7,
+		LongRunningWorkerMonitorIntervalSeconds: 60,
+	}}
+}
+
+// loadConfig reads the configuration at path; "" means the default path if
+// the file exists, else the built-in defaults. It returns the warnings about
+// values it replaced or keys it does not know.
+func loadConfig(path string) (Config, []string, error) {
+	if path == "" {
+		if _, err := os.Stat(rootConfigFile); err != nil {
+			return defaultConfig(), nil, nil
+		}
+		path = rootConfigFile
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Config{}, nil, fmt.Errorf("config %s: no such file", path)
+		}
+		return Config{}, nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, warnings, err := parseConfig(data)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, warnings, nil
+}
+
+// parseConfig parses a configuration file's content over the defaults.
+func parseConfig(data []byte) (Config, []string, error) {
+	cfg := defaultConfig()
+	var sections map[string]json.RawMessage
+	if err := json.Unmarshal(data, &sections); err != nil {
+		return Config{}, nil, jsonError(data, err)
+	}
+	var warnings []string
+	for name, raw := range sections {
+		switch strings.ToLower(name) {
+		case "agent":
+			w, err := parseAgent(raw, &cfg.Agent)
+			if err != nil {
+				return Config{}, nil, err
+			}
+			warnings = append(warnings, w...)
+		case "workers":
+			if err := strictDecode(raw, &cfg.Workers); err != nil {
+				return Config{}, nil, fmt.Errorf("Workers: %w", err)
+			}
+		case "selfupdate":
+			if err := strictDecode(raw, &cfg.SelfUpdate); err != nil {
+				return Config{}, nil, fmt.Errorf("SelfUpdate: %w", err)
+			}
+		case "telemetry":
+			if err := strictDecode(raw, &cfg.Telemetry); err != nil {
+				return Config{}, nil, fmt.Errorf("Telemetry: %w", err)
+			}
+		case "profile", "mds", "ssm", "mgs", "os", "s3", "kms", "identity", "credentialsource":
+			// SSM's own sections: accepted, not used by this agent.
+		default:
+			warnings = append(warnings, fmt.Sprintf("unknown section %q is ignored%s", name,
+				suggest(name, []string{"Agent", "Workers", "SelfUpdate", "Telemetry", "Profile", "Mds", "Ssm", "Mgs", "Os", "S3", "Kms"})))
+		}
+	}
+	w, err := checkWorkers(&cfg)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	warnings = append(warnings, w...)
+	sort.Strings(warnings)
+	return cfg, warnings, nil
+}
+
+// parseAgent reads SSM's Agent section: known keys case-insensitively,
+// unknown keys warned about, out-of-range numbers replaced by the default.
+func parseAgent(raw json.RawMessage, a *AgentConfig) ([]string, error) {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return nil, fmt.Errorf("Agent: %w", err)
+	}
+	var warnings []string
+	for k := range keys {
+		if !slices.ContainsFunc(knownAgentKeys, func(known string) bool { return strings.EqualFold(known, k) }) {
+			warnings = append(warnings, fmt.Sprintf("Agent.%s is not a known key and is ignored%s", k, suggest(k, knownAgentKeys)))
+		}
+	}
+	if err := json.Unmarshal(raw, a); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("Agent.%s: want a %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return nil, fmt.Errorf("Agent: %w", err)
+	}
+	for _, r := range agentRanges {
+		if v := r.field(a); *v < r.min || *v > r.max {
+			warnings = append(warnings, fmt.Sprintf("Agent.%s is %d, outside %d–%d: using the default, %d", r.key, *v, r.min, r.max, r.def))
+			*v = r.def
+		}
+	}
+	if a.TelemetryMetricsNamespace == "" {
+		a.TelemetryMetricsNamespace = "amazon-ssm-agent-telemetry"
+	}
+	return warnings, nil
+}
+
+// checkWorkers validates the Workers section and fills in its defaults.
+func checkWorkers(cfg *Config) ([]string, error) {
+	if cfg.Workers == nil {
+		cfg.Workers = []WorkerConfig{{Name: "ssm-agent-worker"}}
+	}
+	var warnings []string
+	seen := map[string]bool{}
+	for i := range cfg.Workers {
+		w := &cfg.Workers[i]
+		field := func(name string) string { return fmt.Sprintf("Workers[%d].%s", i, name) }
+		switch {
+		case w.Name == "":
+			return nil, fmt.Errorf("%s is empty", field("Name"))
+		case seen[w.Name]:
+			return nil, fmt.Errorf("%s: two workers named %q", field("Name"), w.Name)
+		}
+		seen[w.Name] = true
+		if w.Protocol == "" {
+			w.Protocol = "workerproto"
+		}
+		if !slices.Contains([]string{"workerproto", "ssm-v3", "none"}, w.Protocol) {
+			return nil, fmt.Errorf("%s is %q: want workerproto, ssm-v3 or none%s", field("Protocol"), w.Protocol, suggest(w.Protocol, []string{"workerproto", "ssm-v3", "none"}))
+		}
+		if w.Restart == "" {
+			w.Restart = "always"
+		}
+		if !slices.Contains([]string{"always", "on-failure", "never"}, w.Restart) {
+			return nil, fmt.Errorf("%s is %q: want always, on-failure or never", field("Restart"), w.Restart)
+		}
+		if w.Orphans == "" {
+			w.Orphans = "adopt"
+		}
+		if w.Orphans != "adopt" && w.Orphans != "stop" {
+			return nil, fmt.Errorf("%s is %q: want adopt or stop", field("Orphans"), w.Orphans)
+		}
+		if w.HealthIntervalSeconds < 0 || w.StopTimeoutSeconds < 0 || w.Backoff.MaxSeconds < 0 ||
+			w.StartLimit.Burst < 0 || w.StartLimit.IntervalSeconds < 0 || w.Backoff.InitialMillis != nil && *w.Backoff.InitialMillis < 0 {
+			return nil, fmt.Errorf("Workers[%d] (%s): a negative number", i, w.Name)
+		}
+		if w.Path == "" && (len(w.Args) > 0) {
+			warnings = append(warnings, fmt.Sprintf("%s are ignored: the built-in worker takes none", field("Args")))
+		}
+	}
+	return warnings, nil
+}
+
+// strictDecode decodes one of this agent's own sections, refusing unknown
+// keys so that a typo is an error, not a silent default.
+func strictDecode(raw json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return fmt.Errorf("unknown key %q%s", name, suggest(name, fieldNames(v)))
+		}
+		return err
+	}
+	return nil
+}
+
+// fieldNames lists the keys the sections of this agent know.
+func fieldNames(v any) []string {
+	switch v.(type) {
+	case *SelfUpdateConfig:
+		return []string{"ManifestURL", "PackageName", "PublicKeys", "HealthTimeoutSeconds", "AllowDowngrade"}
+	case *TelemetryConfig:
+		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId"}
+	}
+	return []string{"Name", "Path", "Args", "Env", "Protocol", "Restart", "Backoff", "StartLimit",
+		"HealthIntervalSeconds", "StopTimeoutSeconds", "Orphans", "InitialMillis", "MaxSeconds", "Burst", "IntervalSeconds"}
+}
+
+// jsonError turns a syntax error into one with a line and column.
+func jsonError(data []byte, err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var off int64
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	default:
+		return err
+	}
+	before := data[:min(max(off, 1)-1, int64(len(data)))]
+	line := 1 + bytes.Count(before, []byte{'\n'})
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Errorf("line %d, column %d: %w", line, col, err)
+}
+
+// suggest returns ` (did you mean X?)` for the known word nearest to w, if
+// it is near enough.
+func suggest(w string, known []string) string {
+	best, bestD := "", 1<<30
+	for _, k := range known {
+		if d := distance(strings.ToLower(w), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" || bestD > max(2, len(w)/3) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
