@@ -82,3 +82,12 @@ func writeJournal(path string, j Journal) error {
 	}
 	return nil
 }
+
+// Journal returns the record of the latest update: the zero Journal when
+// there has been none. It takes no lock, so an update in progress may move
+// on as soon as it returns.
+func (u *Updater) Journal() (Journal, error) { return readJournal(u.journalPath()) }
+
+// Finished says whether the journal's update has ended: committed, rolled
+// back or aborted (or there was none).
+func (j Journal) Finished() bool { return j.Phase.finished() }

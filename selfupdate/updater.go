@@ -48,9 +48,10 @@ const (
 	DefaultMaxUnpackedBytes = 4 << 30
 )
 
-// Config configures an Updater. ManifestURL, Current, InstallDir and
-// StateDir are required, and Restarter and Health for Update; every other
-// zero value means the documented default.
+// Config configures an Updater. Current, InstallDir and StateDir are
+// required; ManifestURL for Check and Update, and Restarter and Health for
+// Update, Recover and RunGuardian (which need no manifest); every other zero
+// value means the documented default.
 type Config struct {
 	// ManifestURL is where the manifest is (https, file or s3 with
 	// selfupdate/s3).
@@ -104,8 +105,6 @@ type Updater struct {
 // New checks cfg and returns an Updater. It starts nothing.
 func New(cfg Config) (*Updater, error) {
 	switch {
-	case cfg.ManifestURL == "":
-		return nil, errors.New("selfupdate: Config.ManifestURL is empty")
 	case cfg.Current.IsZero():
 		return nil, errors.New("selfupdate: Config.Current is empty")
 	case cfg.InstallDir == "" || cfg.StateDir == "":
@@ -171,6 +170,9 @@ type Plan struct {
 
 // Check fetches and verifies the manifest and decides, changing nothing.
 func (u *Updater) Check(ctx context.Context) (*Plan, error) {
+	if u.cfg.ManifestURL == "" {
+		return nil, errors.New("selfupdate: Config.ManifestURL is empty")
+	}
 	m, err := u.fetchManifest(ctx)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ssmkit/ssmkit/selfupdate"
 )
 
 // Config is the agent's configuration: SSM's amazon-ssm-agent.json, whose
@@ -118,7 +121,7 @@ func defaultConfig() Config {
 func loadConfig(path string) (Config, []string, error) {
 	if path == "" {
 		if _, err := os.Stat(rootConfigFile); err != nil {
-			return defaultConfig(), nil, nil
+			return parseConfig([]byte("{}"))
 		}
 		path = rootConfigFile
 	}
@@ -176,6 +179,11 @@ func parseConfig(data []byte) (Config, []string, error) {
 		return Config{}, nil, err
 	}
 	warnings = append(warnings, w...)
+	if cfg.SelfUpdate.HealthTimeoutSeconds < 0 {
+		return Config{}, nil, fmt.Errorf("SelfUpdate.HealthTimeoutSeconds is %d: want a positive number", cfg.SelfUpdate.HealthTimeoutSeconds)
+	}
+	cfg.SelfUpdate.PackageName = cmp.Or(cfg.SelfUpdate.PackageName, selfupdate.DefaultPackage)
+	cfg.SelfUpdate.HealthTimeoutSeconds = cmp.Or(cfg.SelfUpdate.HealthTimeoutSeconds, 180)
 	sort.Strings(warnings)
 	return cfg, warnings, nil
 }
@@ -251,6 +259,15 @@ func checkWorkers(cfg *Config) ([]string, error) {
 			w.StartLimit.Burst < 0 || w.StartLimit.IntervalSeconds < 0 || w.Backoff.InitialMillis != nil && *w.Backoff.InitialMillis < 0 {
 			return nil, fmt.Errorf("Workers[%d] (%s): a negative number", i, w.Name)
 		}
+		// The effective values, for `ssm-agent config` to show.
+		if w.Backoff.InitialMillis == nil {
+			w.Backoff.InitialMillis = new(100)
+		}
+		w.Backoff.MaxSeconds = cmp.Or(w.Backoff.MaxSeconds, 300)
+		w.StartLimit.Burst = cmp.Or(w.StartLimit.Burst, 5)
+		w.StartLimit.IntervalSeconds = cmp.Or(w.StartLimit.IntervalSeconds, 10)
+		w.HealthIntervalSeconds = cmp.Or(w.HealthIntervalSeconds, cfg.Agent.LongRunningWorkerMonitorIntervalSeconds)
+		w.StopTimeoutSeconds = cmp.Or(w.StopTimeoutSeconds, 10)
 		if w.Path == "" && (len(w.Args) > 0) {
 			warnings = append(warnings, fmt.Sprintf("%s are ignored: the built-in worker takes none", field("Args")))
 		}
@@ -338,4 +355,15 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// configSource says where loadConfig(path) takes the configuration from.
+func configSource(path string) string {
+	if path != "" {
+		return path
+	}
+	if _, err := os.Stat(rootConfigFile); err == nil {
+		return rootConfigFile
+	}
+	return "built-in defaults (no " + rootConfigFile + ")"
 }

@@ -18,9 +18,9 @@ Makes an ed25519 key pair for signing manifests: NAME.key, the private key
 
 Flags:`
 
-func runKeygen(s streams, args []string) int {
+func runKeygen(s streams, g *globals, args []string) int {
 	const name = "keygen"
-	fs := newFlagSet(s, name, keygenSynopsis)
+	fs := newFlagSet(s, g, name, keygenSynopsis)
 	out := fs.String("out", "manifest-signing", "the `NAME` of the key files, without .key and .pub")
 	if status, stop := parseFlags(fs, args); stop {
 		return status
@@ -74,9 +74,9 @@ version went down or whose time has passed.
 
 Flags:`
 
-func runManifestSign(s streams, args []string) int {
+func runManifestSign(s streams, g *globals, args []string) int {
 	const name = "manifest sign"
-	fs := newFlagSet(s, name, manifestSignSynopsis)
+	fs := newFlagSet(s, g, name, manifestSignSynopsis)
 	keyPath := fs.String("key", "", "the private key `PATH`; required")
 	manifestPath := fs.String("manifest", "", "the manifest `PATH`; required")
 	out := fs.String("out", "", "where to write the signature (default: the manifest's PATH.sig)")

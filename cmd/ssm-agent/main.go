@@ -3,17 +3,21 @@
 //
 // Usage:
 //
-//	ssm-agent <command> [flags]
+//	ssm-agent [--config PATH] [--data-dir DIR] [--log-dir DIR] [--install-dir DIR] [<command> [flags]]
 //
-// Commands:
+// Without a command it runs the core. Commands:
 //
+//	worker           the reference worker; started by the core
+//	status           ask the running core how it is
+//	update           self-update now (--now) or say what it would do (--check)
+//	config           print the effective configuration and its warnings
 //	version          print the agent's version
 //	manifest check   decide whether an agent version should be updated
 //	manifest sign    sign a manifest with a private key from keygen
 //	keygen           make a key pair for signing manifests
-//	update --check   say what a self-update would do now
 //
-// Exit status: 0 on success, 1 when the command failed, 2 for a usage error.
+// The global flags work before or after any command. Exit status: 0 on
+// success, 1 when the command failed, 2 for a usage error.
 package main
 
 import (
@@ -51,26 +55,56 @@ type streams struct {
 type command struct {
 	name    string // as typed, such as "manifest check"
 	summary string
-	run     func(s streams, args []string) int
+	run     func(s streams, g *globals, args []string) int
 }
 
 var commands = []command{
+	{"worker", "the reference worker; started by the core, not by hand", runWorker},
+	{"status", "ask the running core how it is", runStatus},
+	{"update guardian", "finish an update in a process that survives the restart (internal)", runGuardian},
+	{"update", "self-update now (--now) or say what it would do (--check)", runUpdate},
+	{"config", "print the effective configuration and its warnings", runConfig},
 	{"version", "print the agent's version", runVersion},
 	{"manifest check", "decide whether an agent version should be updated", runManifestCheck},
 	{"manifest sign", "sign a manifest with a private key from keygen", runManifestSign},
 	{"keygen", "make a key pair for signing manifests", runKeygen},
-	{"update", "say what a self-update would do now (--check)", runUpdate},
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	config, dataDir, logDir, installDir string
+}
+
+// addGlobalFlags registers the global flags on fs, writing into g.
+func addGlobalFlags(fs *flag.FlagSet, g *globals) {
+	fs.StringVar(&g.config, "config", g.config, "the configuration `PATH` (default: "+rootConfigFile+" if it exists, else built-in defaults)")
+	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "the data `DIR`ectory: spool, state, sockets")
+	fs.StringVar(&g.logDir, "log-dir", g.logDir, "the log `DIR`ectory: audit files, worker output")
+	fs.StringVar(&g.installDir, "install-dir", g.installDir, "the install `DIR`ectory: versions/ and current")
 }
 
 // run executes the command line args and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := streams{stdin, stdout, stderr}
-	if len(args) == 0 {
+	g := &globals{dataDir: defaultDataDir(), logDir: defaultLogDir(), installDir: defaultInstallDir()}
+	gfs := flag.NewFlagSet("ssm-agent", flag.ContinueOnError)
+	gfs.SetOutput(stderr)
+	gfs.Usage = func() {}
+	addGlobalFlags(gfs, g)
+	if err := gfs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return exitOK
+		}
 		usage(stderr)
 		return exitUsage
 	}
+	args = gfs.Args()
+	if len(args) == 0 {
+		return runCore(s, g)
+	}
 	switch args[0] {
-	case "help", "-h", "-help", "--help":
+	case "help":
 		usage(stdout)
 		return exitOK
 	}
@@ -88,21 +122,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	return best.run(s, args[len(strings.Fields(best.name)):])
+	return best.run(s, g, args[len(strings.Fields(best.name)):])
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: ssm-agent <command> [flags]\n\nCommands:\n")
+	fmt.Fprintf(w, "Usage: ssm-agent [--config PATH] [--data-dir DIR] [--log-dir DIR] [--install-dir DIR] [<command> [flags]]\n\n")
+	fmt.Fprintf(w, "Without a command, runs the core. Commands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "\nGlobal flags, before or after the command:\n")
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	addGlobalFlags(fs, &globals{dataDir: defaultDataDir(), logDir: defaultLogDir(), installDir: defaultInstallDir()})
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 	fmt.Fprintf(w, "\nRun 'ssm-agent <command> -h' for the flags of a command.\n")
 }
 
-// newFlagSet returns a flag set for a command whose usage error messages and
-// help go to stderr.
-func newFlagSet(s streams, name, synopsis string) *flag.FlagSet {
+// newFlagSet returns a flag set for a command, with the global flags,
+// whose usage error messages and help go to stderr.
+func newFlagSet(s streams, g *globals, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ssm-agent "+name, flag.ContinueOnError)
+	addGlobalFlags(fs, g)
 	fs.SetOutput(s.stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ssm-agent %s %s\n", name, synopsis)
@@ -140,8 +181,8 @@ func failure(s streams, name string, err error) int {
 	return exitFailure
 }
 
-func runVersion(s streams, args []string) int {
-	fs := newFlagSet(s, "version", "")
+func runVersion(s streams, g *globals, args []string) int {
+	fs := newFlagSet(s, g, "version", "")
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}

@@ -73,11 +73,12 @@ func TestUsage(t *testing.T) {
 		status int
 		stderr string
 	}{
-		{nil, 2, "Usage: ssm-agent <command>"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"manifest"}, 2, `unknown command "manifest"`},
 		{[]string{"manifest", "sing"}, 2, `unknown command "manifest sing"`},
-		{[]string{"--bogus"}, 2, `unknown command "--bogus"`},
+		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"status", "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"--data-dir"}, 2, "flag needs an argument: -data-dir"},
 		{[]string{"manifest", "check", "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"manifest", "check"}, 2, "--manifest is required"},
 		{[]string{"manifest", "check", "--manifest", withStatus, "stray"}, 2, `unexpected argument "stray"`},

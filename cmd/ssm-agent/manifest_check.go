@@ -43,9 +43,9 @@ type checkTarget struct {
 	URL      string          `json:"url"`
 }
 
-func runManifestCheck(s streams, args []string) int {
+func runManifestCheck(s streams, g *globals, args []string) int {
 	const name = "manifest check"
-	fs := newFlagSet(s, name, manifestCheckSynopsis)
+	fs := newFlagSet(s, g, name, manifestCheckSynopsis)
 	var (
 		path      = fs.String("manifest", "", "the manifest `PATH` to read (- for standard input); required")
 		current   = fs.String("version", version, "the current `V`ersion")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,12 +20,16 @@ import (
 	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
 )
 
-const updateSynopsis = `--check [--manifest-url URL] [--region REGION] [--version V] [--platform NAME]
-                       [--arch ARCH] [--public-key PATH] [--allow-downgrade] [--data-dir DIR] [--json]
+const updateSynopsis = `--check | --now [--manifest-url URL] [flags]
 
-Says what a self-update would do now: fetches the manifest (by default the
-SSM manifest of the region), verifies it (and its signature with
---public-key), and decides as the updater would, changing nothing.
+--now asks the running core to check the manifest at once and, if it marks
+the running version deprecated, to update; it waits for the outcome
+(--wait) and prints it.
+
+--check says what an update would do now: it fetches the manifest (by
+default SelfUpdate.ManifestURL, else the region's SSM manifest), verifies
+it (and its signature, with SelfUpdate.PublicKeys or --public-key), and
+decides as the updater would, changing nothing.
 
 Flags:`
 
@@ -33,39 +39,58 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return fmt.Sprint(*m) }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func runUpdate(s streams, args []string) int {
+func runUpdate(s streams, g *globals, args []string) int {
 	const name = "update"
-	fs := newFlagSet(s, name, updateSynopsis)
+	fs := newFlagSet(s, g, name, updateSynopsis)
 	check := fs.Bool("check", false, "say what an update would do, and do nothing")
-	manifestURL := fs.String("manifest-url", "", "the manifest `URL` (default: the region's SSM manifest)")
-	region := fs.String("region", "us-east-1", "the AWS `REGION`")
-	current := fs.String("version", version, "the current `V`ersion")
-	platform := fs.String("platform", "", "the platform `NAME` (default: this host's)")
-	arch := fs.String("arch", runtime.GOARCH, "the `ARCH`itecture")
-	dataDir := fs.String("data-dir", defaultDataDir(), "the agent's data `DIR`ectory (update state lives in DIR/update)")
-	downgrade := fs.Bool("allow-downgrade", false, "allow an update to an older version")
-	asJSON := fs.Bool("json", false, "print the plan as one JSON object")
+	now := fs.Bool("now", false, "ask the running core to update now if its version is deprecated")
+	wait := fs.Duration("wait", 10*time.Minute, "with --now, how long to wait for the outcome (0: do not wait)")
+	manifestURL := fs.String("manifest-url", "", "the manifest `URL` (default: SelfUpdate.ManifestURL, else the region's SSM manifest)")
+	region := fs.String("region", "", "with --check, the AWS `REGION` (default: Agent.Region, else us-east-1)")
+	current := fs.String("version", version, "with --check, the current `V`ersion")
+	platform := fs.String("platform", "", "with --check, the platform `NAME` (default: this host's)")
+	arch := fs.String("arch", runtime.GOARCH, "with --check, the `ARCH`itecture")
+	downgrade := fs.Bool("allow-downgrade", false, "with --check, allow an update to an older version")
+	asJSON := fs.Bool("json", false, "print the outcome as one JSON object")
 	var keys multiFlag
-	fs.Var(&keys, "public-key", "a manifest signing public key `PATH` (repeatable); makes a signature required")
+	fs.Var(&keys, "public-key", "with --check, a manifest signing public key `PATH` (repeatable); makes a signature required")
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}
-	if !*check {
-		return usageError(fs, "--check is required")
+	switch {
+	case *check && *now:
+		return usageError(fs, "--check and --now exclude each other")
+	case *now:
+		return updateNow(s, g, *manifestURL, *wait, *asJSON)
+	case !*check:
+		return usageError(fs, "--check or --now is required")
+	}
+	cfg, _, err := loadConfig(g.config)
+	if err != nil {
+		return failure(s, name, err)
 	}
 	v, err := manifest.ParseVersion(*current)
 	if err != nil {
 		return usageError(fs, "--version: %v", err)
 	}
+	if *region == "" {
+		*region = cmp.Or(cfg.Agent.Region, "us-east-1")
+	}
 	if err := manifest.CheckRegion(*region); err != nil {
 		return usageError(fs, "--region: %v", err)
 	}
 	if *manifestURL == "" {
-		if *manifestURL, err = manifest.ManifestURL(*region, ""); err != nil {
+		*manifestURL = cfg.SelfUpdate.ManifestURL
+	}
+	if *manifestURL == "" {
+		if *manifestURL, err = manifest.ManifestURL(*region, cfg.Agent.ServiceDomain); err != nil {
 			return usageError(fs, "%v", err)
 		}
 	}
-	var pubs []ed25519.PublicKey
+	pubs, err := publicKeys(cfg.SelfUpdate.PublicKeys)
+	if err != nil {
+		return failure(s, name, err)
+	}
 	for _, k := range keys {
 		b, err := os.ReadFile(k)
 		if err == nil {
@@ -93,8 +118,8 @@ func runUpdate(s streams, args []string) int {
 	}
 	u, err := selfupdate.New(selfupdate.Config{
 		ManifestURL: *manifestURL, Source: src, Platform: p, Region: *region, Current: v,
-		AllowDowngrade: *downgrade, PublicKeys: pubs,
-		InstallDir: defaultInstallDir(), StateDir: filepath.Join(*dataDir, "update"),
+		Package: cfg.SelfUpdate.PackageName, AllowDowngrade: *downgrade || cfg.SelfUpdate.AllowDowngrade, PublicKeys: pubs,
+		InstallDir: g.installDir, StateDir: filepath.Join(g.dataDir, "update"),
 	})
 	if err != nil {
 		return failure(s, name, err)
@@ -119,6 +144,89 @@ func runUpdate(s streams, args []string) int {
 	fmt.Fprintf(s.stdout, "manifest: %s\n", plan.ManifestURL)
 	printCheck(s.stdout, res)
 	return exitOK
+}
+
+// UpdateRequest is the body of POST /update.
+type UpdateRequest struct {
+	ManifestURL string `json:"manifestURL,omitempty"`
+}
+
+// updateNow asks the core to update now, and waits for the outcome.
+func updateNow(s streams, g *globals, manifestURL string, wait time.Duration, asJSON bool) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute+wait)
+	defer cancel()
+	asked := time.Now()
+	var reply UpdateReply
+	if err := callCore(ctx, g.dataDir, "POST", "/update", UpdateRequest{ManifestURL: manifestURL}, &reply); err != nil {
+		return failure(s, "update", err)
+	}
+	if reply.Action == "in-progress" && wait > 0 {
+		if !asJSON {
+			fmt.Fprintf(s.stdout, "updating %s to %s; waiting for the new version to prove healthy\n", reply.Source, reply.Target)
+		}
+		st, err := waitForUpdate(ctx, g.dataDir, asked, wait)
+		if err != nil {
+			return failure(s, "update", fmt.Errorf("updating to %s: %w (see 'ssm-agent status')", reply.Target, err))
+		}
+		reply.Result, reply.Error = st.Update.LastResult, st.Update.LastError
+		reply.Action = "failed"
+		if st.Update.Phase == string(selfupdate.PhaseCommitted) {
+			reply.Action = "updated"
+		}
+	}
+	if asJSON {
+		json.NewEncoder(s.stdout).Encode(reply)
+	} else {
+		printUpdateReply(s.stdout, reply)
+	}
+	if reply.Action == "failed" {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// waitForUpdate asks the core's status until the update begun after asked
+// has ended; the core may be between versions meanwhile.
+func waitForUpdate(ctx context.Context, dataDir string, asked time.Time, wait time.Duration) (Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		var st Status
+		err := callCore(ctx, dataDir, "GET", "/status", nil, &st)
+		if err == nil && st.Update.State == "idle" && !st.Update.Updated.Before(asked) {
+			return st, nil
+		}
+		if err != nil {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return Status{}, fmt.Errorf("no outcome within %s: %w", wait, lastErr)
+			}
+			return Status{}, fmt.Errorf("no outcome within %s", wait)
+		case <-tick.C:
+		}
+	}
+}
+
+func printUpdateReply(w io.Writer, r UpdateReply) {
+	switch r.Action {
+	case "none":
+		fmt.Fprintf(w, "no update: %s\n", r.Reason)
+	case "updated":
+		fmt.Fprintf(w, "updated %s to %s: %s\n", r.Source, r.Target, r.Result)
+	case "in-progress":
+		fmt.Fprintf(w, "updating %s to %s; 'ssm-agent status' tells the outcome\n", r.Source, r.Target)
+	default:
+		fmt.Fprintf(w, "update failed: %s\n", cmp.Or(r.Result, "-"))
+		if r.Error != "" {
+			fmt.Fprintf(w, "  %s\n", r.Error)
+		}
+	}
 }
 
 // sources returns the built-in sources, with S3 added for an s3:// URL

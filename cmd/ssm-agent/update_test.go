@@ -55,7 +55,7 @@ func TestKeygenSignAndCheck(t *testing.T) {
 }
 
 func TestUpdateUsage(t *testing.T) {
-	if status, _, errOut := runCLI(t, "", "update"); status != 2 || !strings.Contains(errOut, "--check is required") {
+	if status, _, errOut := runCLI(t, "", "update"); status != 2 || !strings.Contains(errOut, "--check or --now is required") {
 		t.Errorf("update = %d, %q", status, errOut)
 	}
 	if status, _, errOut := runCLI(t, "", "update", "--check", "--region", "no/way"); status != 2 || !strings.Contains(errOut, "--region") {

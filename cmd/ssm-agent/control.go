@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The control socket: HTTP over a Unix socket (mode 0600, in the 0700 ipc
+// directory) on which the running core answers status and update requests
+// from the CLI, and the update guardian's.
+//
+//	GET  /status           the core's Status
+//	POST /update           check the manifest now and update if it says so
+//	POST /handover         exit, leaving the workers running for the next core
+//	POST /workers/restart  restart every worker (on the binary now current)
+//	POST /result           record an update result (from the guardian)
+
+func ipcDir(dataDir string) string          { return filepath.Join(dataDir, "ipc") }
+func controlSocket(dataDir string) string   { return filepath.Join(ipcDir(dataDir), "control.sock") }
+func workerSocket(dataDir string) string    { return filepath.Join(ipcDir(dataDir), "core.sock") }
+func supervisorState(dataDir string) string { return filepath.Join(dataDir, "supervisor") }
+
+// Status is what GET /status answers and `ssm-agent status --json` prints.
+type Status struct {
+	Version string         `json:"version"`
+	PID     int            `json:"pid"`
+	Started time.Time      `json:"started"`
+	DataDir string         `json:"dataDir"`
+	LogDir  string         `json:"logDir"`
+	Workers []WorkerStatus `json:"workers"`
+	// Healthy: every worker runs, and every workerproto worker is ready.
+	Healthy   bool              `json:"healthy"`
+	Update    UpdateStatus      `json:"update"`
+	Telemetry []TelemetryStatus `json:"telemetry"`
+}
+
+// WorkerStatus is one worker in Status.
+type WorkerStatus struct {
+	Name       string `json:"name"`
+	PID        int    `json:"pid"`
+	State      string `json:"state"`
+	Ready      bool   `json:"ready"`
+	Adopted    bool   `json:"adopted"`
+	Restarts   int    `json:"restarts"`
+	LastExit   string `json:"lastExit"`
+	LastPingUs int64  `json:"lastPingMicros"`
+	Executable string `json:"executable,omitempty"`
+}
+
+// UpdateStatus is the self-update part of Status.
+type UpdateStatus struct {
+	Enabled    bool      `json:"enabled"`         // Agent.SelfUpdate: updates on the schedule
+	State      string    `json:"state"`           // idle, updating, or unavailable
+	Phase      string    `json:"phase,omitempty"` // the phase of the last update
+	Source     string    `json:"source,omitempty"`
+	Target     string    `json:"target,omitempty"`
+	LastResult string    `json:"lastResult"`
+	LastError  string    `json:"lastError,omitempty"`
+	Updated    time.Time `json:"updated,omitzero"`
+}
+
+// TelemetryStatus is one telemetry sink in Status.
+type TelemetryStatus struct {
+	Sink      string `json:"sink"`
+	State     string `json:"state"`
+	Pending   uint64 `json:"pending"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+// UpdateReply is what POST /update answers.
+type UpdateReply struct {
+	Action   string `json:"action"` // none, updated, failed, in-progress
+	Reason   string `json:"reason,omitempty"`
+	Result   string `json:"result,omitempty"`
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Guardian bool   `json:"guardian,omitempty"` // a guardian is finishing the update
+}
+
+// ResultRequest is the body of POST /result.
+type ResultRequest struct {
+	Code   string `json:"code"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Key    string `json:"key"`
+}
+
+// listenControl makes the control socket, replacing a stale one.
+func listenControl(dataDir string) (net.Listener, error) {
+	path := controlSocket(dataDir)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	os.Chmod(filepath.Dir(path), 0o700)
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("a core is already running with data dir %s (control socket %s answers)", dataDir, path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil && !strings.Contains(err.Error(), "not supported") {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// controlClient talks to the core whose data directory is dataDir.
+func controlClient(dataDir string) *http.Client {
+	path := controlSocket(dataDir)
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+}
+
+// callCore sends a request to the core and decodes its JSON answer into out.
+func callCore(ctx context.Context, dataDir, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = strings.NewReader(string(b))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://core"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := controlClient(dataDir).Do(req)
+	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("no core is answering for data dir %s (%s): %w", dataDir, controlSocket(dataDir), ne.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("core: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// writeJSON answers a control request.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/supervisor"
+	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/workerproto"
+)
+
+// shutdownTimeout bounds the delivery of pending telemetry at exit.
+const shutdownTimeout = 10 * time.Second
+
+// core is the running agent: the wiring of the packages.
+type core struct {
+	g        *globals
+	cfg      Config
+	log      *slog.Logger
+	started  time.Time
+	self     string // the executable the core runs
+	pipeline *telemetry.Pipeline
+	sup      *supervisor.Supervisor
+	updater  *selfupdate.Updater
+	stop     context.CancelFunc
+	handover atomic.Bool
+	managed  bool       // under a service manager that restarts the core
+	updateMu sync.Mutex // serialises update requests
+	reportMu sync.Mutex // serialises the recording of update results
+}
+
+func runCore(s streams, g *globals) int {
+	c := &core{g: g, started: time.Now(), log: slog.New(slog.NewTextHandler(s.stderr, nil))}
+	cfg, warnings, err := loadConfig(g.config)
+	if err != nil {
+		return failure(s, "core", err)
+	}
+	c.cfg = cfg
+	for _, w := range warnings {
+		c.log.Warn("configuration: " + w)
+	}
+	for _, d := range []string{g.dataDir, ipcDir(g.dataDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return failure(s, "core", err)
+		}
+	}
+	if err := os.MkdirAll(g.logDir, 0o755); err != nil {
+		return failure(s, "core", err)
+	}
+	if c.self, err = os.Executable(); err != nil {
+		return failure(s, "core", err)
+	}
+	c.managed = os.Getenv("NOTIFY_SOCKET") != "" || os.Getenv("INVOCATION_ID") != ""
+	notifier := newNotifier()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c.stop = stop
+
+	// An update that a crash interrupted is finished or undone first.
+	if c.updater, err = c.newUpdater(); err != nil {
+		c.log.Warn("self-update is unavailable", "err", err)
+	} else if _, err := c.updater.Recover(ctx); err != nil && !errors.Is(err, selfupdate.ErrGuardianActive) {
+		c.log.Warn("recovering the last update", "err", err)
+	}
+
+	ctl, err := listenControl(g.dataDir)
+	if err != nil {
+		return failure(s, "core", err)
+	}
+	fmt.Fprintf(s.stdout, "ssm-agent %s (pid %d)\n  data:      %s\n  audit log: %s\n  logs:      %s\n  control:   %s\n",
+		version, os.Getpid(), g.dataDir, filepath.Join(g.logDir, "audits"), g.logDir, controlSocket(g.dataDir))
+
+	if err := c.startTelemetry(ctx); err != nil {
+		ctl.Close()
+		return failure(s, "core", err)
+	}
+	c.record(telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart})
+	c.reportJournal()
+
+	if err := c.startSupervisor(); err != nil {
+		ctl.Close()
+		c.pipeline.Close(context.Background())
+		return failure(s, "core", err)
+	}
+	supCtx, supCancel := context.WithCancel(context.Background())
+	supDone := make(chan struct{})
+	go func() { c.sup.Serve(supCtx); close(supDone) }()
+
+	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ctl)
+
+	updCtx, updCancel := context.WithCancel(ctx)
+	updDone := make(chan struct{})
+	go func() {
+		defer close(updDone)
+		if c.cfg.Agent.SelfUpdate && c.updater != nil {
+			c.serveUpdates(updCtx)
+		}
+	}()
+
+	notifier.send("READY=1\nSTATUS=supervising workers")
+	watchdogDone := notifier.keepAlive(ctx)
+	c.log.Info("core running", "version", version, "workers", len(c.cfg.Workers))
+
+	<-ctx.Done()
+	notifier.send("STOPPING=1")
+	<-watchdogDone
+	if c.handover.Load() {
+		c.log.Info("handing over to the next core: the workers keep running")
+		c.sup.Detach()
+	} else {
+		c.log.Info("stopping")
+	}
+	updCancel()
+	<-updDone
+	supCancel()
+	<-supDone
+	srv.Close()
+	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	c.pipeline.Close(tctx)
+	c.log.Info("stopped")
+	return exitOK
+}
+
+// record records a telemetry event, logging a failure.
+func (c *core) record(e telemetry.Event) {
+	if err := c.pipeline.Record(context.Background(), e); err != nil {
+		c.log.Error("recording telemetry", "event", e.Name, "err", err)
+	}
+}
+
+// startSupervisor sets the workers up.
+func (c *core) startSupervisor() error {
+	sup, err := supervisor.New(supervisor.Config{
+		StateDir: supervisorState(c.g.dataDir),
+		Socket:   workerSocket(c.g.dataDir),
+		OnEvent: func(e supervisor.Event) {
+			level := slog.LevelInfo
+			if e.Kind == supervisor.EventGaveUp || e.Kind == supervisor.EventUnresponsive {
+				level = slog.LevelWarn
+			}
+			c.log.Log(context.Background(), level, "worker "+string(e.Kind), "worker", e.Worker, "pid", e.PID, "detail", e.String())
+		},
+		OnWorkerEvent: func(worker string, e workerproto.Event) error {
+			return c.pipeline.Record(context.Background(), telemetry.Event{
+				ID: e.ID, Time: e.Time, Type: e.Type, Name: e.Name, Attributes: e.Attributes, AgentVersion: version,
+			})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range c.cfg.Workers {
+		spec, err := c.workerSpec(w)
+		if err != nil {
+			return err
+		}
+		if err := sup.Add(spec); err != nil {
+			return err
+		}
+	}
+	c.sup = sup
+	return nil
+}
+
+// workerExecutable is the binary the built-in worker runs: current in the
+// install layout when the core runs from it, so that a restarted worker
+// picks up an update; else this very binary.
+func (c *core) workerExecutable() string {
+	current := filepath.Join(c.g.installDir, "current", "ssm-agent")
+	if resolved, err := filepath.EvalSymlinks(current); err == nil {
+		if self, err := filepath.EvalSymlinks(c.self); err == nil && self == resolved {
+			return current
+		}
+	}
+	return c.self
+}
+
+// workerSpec maps a Workers entry to a supervisor spec.
+func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
+	spec := supervisor.Spec{Name: w.Name, Path: w.Path, Args: w.Args, Env: w.Env, Restart: supervisor.Policy(w.Restart),
+		Orphans: supervisor.OrphanPolicy(w.Orphans)}
+	if spec.Path == "" {
+		spec.Path, spec.Args = c.workerExecutable(), []string{"worker"}
+	}
+	switch w.Protocol {
+	case "workerproto":
+		spec.Protocol = supervisor.ProtocolWorkerproto
+	case "none":
+		spec.Protocol = supervisor.ProtocolPlain
+	default:
+		return spec, fmt.Errorf("Workers: %s: protocol %q is not supported by this build", w.Name, w.Protocol)
+	}
+	initial := 100
+	if w.Backoff.InitialMillis != nil {
+		initial = *w.Backoff.InitialMillis
+	}
+	if initial == 0 {
+		spec.Backoff.Initial = -1
+	} else {
+		spec.Backoff.Initial = time.Duration(initial) * time.Millisecond
+	}
+	spec.Backoff.Max = time.Duration(orDefault(w.Backoff.MaxSeconds, 300)) * time.Second
+	spec.Intensity = supervisor.Intensity{
+		MaxFailures: float64(orDefault(w.StartLimit.Burst, 5)),
+		Decay:       time.Duration(orDefault(w.StartLimit.IntervalSeconds, 10)) * time.Second,
+	}
+	spec.HealthInterval = time.Duration(orDefault(w.HealthIntervalSeconds, c.cfg.Agent.LongRunningWorkerMonitorIntervalSeconds)) * time.Second
+	spec.StopTimeout = time.Duration(orDefault(w.StopTimeoutSeconds, 10)) * time.Second
+	out := &supervisor.RotatingFile{Path: filepath.Join(c.g.logDir, w.Name+".log")}
+	spec.Stdout, spec.Stderr = out, out
+	return spec, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// handler serves the control socket.
+func (c *core) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.status()) })
+	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
+		var req UpdateRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			http.Error(w, "want a JSON update request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, c.updateNow(r.Context(), req.ManifestURL))
+	})
+	mux.HandleFunc("POST /handover", func(w http.ResponseWriter, r *http.Request) {
+		c.handover.Store(true)
+		writeJSON(w, map[string]int{"pid": os.Getpid()})
+		go c.stop()
+	})
+	mux.HandleFunc("POST /workers/restart", func(w http.ResponseWriter, r *http.Request) {
+		restarted, err := c.restartStaleWorkers(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string][]string{"restarted": restarted})
+	})
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		var req ResultRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Code == "" {
+			http.Error(w, "want a JSON result with a code", http.StatusBadRequest)
+			return
+		}
+		c.reportResult(req.Key, req.Code, req.Source, req.Target)
+		writeJSON(w, map[string]bool{"recorded": true})
+	})
+	return mux
+}
+
+// status builds the core's Status.
+func (c *core) status() Status {
+	st := Status{Version: version, PID: os.Getpid(), Started: c.started, DataDir: c.g.dataDir, LogDir: c.g.logDir,
+		Workers: []WorkerStatus{}, Telemetry: []TelemetryStatus{}}
+	for _, w := range c.sup.Status() {
+		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Ready: w.Ready, Adopted: w.Adopted,
+			Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds()}
+		if w.LastExit != nil {
+			ws.LastExit = w.LastExit.String()
+		}
+		if w.PID > 0 {
+			ws.Executable, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", w.PID))
+		}
+		st.Workers = append(st.Workers, ws)
+	}
+	st.Healthy = c.healthy(st.Workers)
+	st.Update = c.updateStatus()
+	for _, t := range c.pipeline.Status() {
+		st.Telemetry = append(st.Telemetry, TelemetryStatus{Sink: t.Name, State: t.State, Pending: t.PendingEvents,
+			Delivered: t.Delivered, Dropped: t.Dropped, LastError: t.LastError})
+	}
+	return st
+}
+
+// reportedPath records the key of the last update result recorded, so that
+// a result is recorded once however it reaches the core.
+func (c *core) reportedPath() string { return filepath.Join(c.g.dataDir, "update", "reported") }
+
+// reportResult records an update result in telemetry, once per key.
+func (c *core) reportResult(key, code, source, target string) {
+	c.reportMu.Lock()
+	defer c.reportMu.Unlock()
+	if key != "" {
+		if b, err := os.ReadFile(c.reportedPath()); err == nil && string(b) == key {
+			return
+		}
+	}
+	c.record(telemetry.Event{Type: telemetry.TypeUpdateResult, Name: code, AgentVersion: source,
+		Attributes: map[string]string{telemetry.AttrSourceVersion: source, telemetry.AttrTargetVersion: target}})
+	c.log.Info("update result", "result", code)
+	if key != "" {
+		os.MkdirAll(filepath.Dir(c.reportedPath()), 0o700)
+		atomicfile.WriteFile(c.reportedPath(), []byte(key), 0o600)
+	}
+}
+
+// healthy says whether every worker runs, and every workerproto worker has
+// said it is ready.
+func (c *core) healthy(workers []WorkerStatus) bool {
+	for i, w := range workers {
+		if w.State != string(supervisor.StateRunning) {
+			return false
+		}
+		if i < len(c.cfg.Workers) && c.cfg.Workers[i].Protocol == "workerproto" && !w.Ready {
+			return false
+		}
+	}
+	return true
+}
+
+// restartStaleWorkers restarts the built-in workers that do not run the
+// binary the core would start now (after an update, the old version's),
+// one at a time, and returns their names.
+func (c *core) restartStaleWorkers(ctx context.Context) ([]string, error) {
+	want, err := filepath.EvalSymlinks(c.workerExecutable())
+	if err != nil {
+		return nil, err
+	}
+	running := make(map[string]int)
+	for _, w := range c.sup.Status() {
+		running[w.Name] = w.PID
+	}
+	var restarted []string
+	for _, w := range c.cfg.Workers {
+		if w.Path != "" {
+			continue // not ours to update
+		}
+		if pid := running[w.Name]; pid > 0 {
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == want {
+				continue
+			}
+		}
+		if err := c.sup.Restart(ctx, w.Name); err != nil {
+			return restarted, fmt.Errorf("restart %s: %w", w.Name, err)
+		}
+		restarted = append(restarted, w.Name)
+	}
+	return restarted, nil
+}

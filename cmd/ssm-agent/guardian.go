@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ssmkit/ssmkit/internal/procid"
+	"github.com/ssmkit/ssmkit/selfupdate"
+)
+
+// Timeouts of the guardian's talks with the core.
+const (
+	handoverTimeout = 60 * time.Second // the old core stops, its workers do not
+	reportTimeout   = 60 * time.Second // a result reaches the core that runs
+)
+
+const guardianSynopsis = `[--service-manager none|systemd]
+
+Finishes an update: hands the running core over to the version current
+points at, waits for it to be healthy, and commits the update or rolls it
+back. The core starts it, detached, from the old version's binary; it is
+not meant to be run by hand.
+
+Flags:`
+
+func runGuardian(s streams, g *globals, args []string) int {
+	const name = "update guardian"
+	fs := newFlagSet(s, g, name, guardianSynopsis)
+	mgr := fs.String("service-manager", "none", "`NAME`: systemd restarts the core itself; with none the guardian starts it")
+	if status, stop := parseFlags(fs, args); stop {
+		return status
+	}
+	if *mgr != "none" && *mgr != "systemd" {
+		return usageError(fs, "--service-manager %q: want none or systemd", *mgr)
+	}
+	signal.Ignore(os.Interrupt, syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	cfg, _, err := loadConfig(g.config)
+	if err != nil {
+		return failure(s, name, err)
+	}
+	ucfg, err := updateConfig(g, cfg)
+	if err != nil {
+		return failure(s, name, err)
+	}
+	gd := &guardian{g: g, managed: *mgr == "systemd", log: slog.New(slog.NewTextHandler(s.stderr, nil)).With("guardian", os.Getpid())}
+	ucfg.Restarter, ucfg.Health = gd, gd
+	ucfg.OnResult = gd.report
+	if gd.u, err = selfupdate.New(ucfg); err != nil {
+		return failure(s, name, err)
+	}
+	r, err := gd.u.RunGuardian(ctx)
+	if r.Code == "" {
+		return failure(s, name, err)
+	}
+	// The version that runs now is healthy (or nothing would run): its
+	// workers are restarted on it.
+	rctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	defer cancel()
+	var restarted map[string][]string
+	if err := retryCore(rctx, func() error {
+		return callCore(rctx, g.dataDir, "POST", "/workers/restart", nil, &restarted)
+	}); err != nil {
+		gd.log.Warn("restarting the workers on the running version", "err", err)
+	} else {
+		gd.log.Info("workers restarted on the running version", "workers", restarted["restarted"])
+	}
+	if err != nil {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// A guardian is the Restarter and HealthChecker of an update's gate, run
+// from outside the core.
+type guardian struct {
+	g       *globals
+	managed bool // a service manager restarts the core
+	log     *slog.Logger
+	u       *selfupdate.Updater
+}
+
+// Restart hands the running core over — it exits, leaving its workers to
+// the next core — and, without a service manager, starts the version
+// current points at, detached.
+func (gd *guardian) Restart(ctx context.Context, v string) error {
+	var st Status
+	if err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st); err == nil {
+		old := procid.Of(st.PID)
+		gd.log.Info("handing the core over", "pid", st.PID, "version", st.Version, "next", v)
+		if err := callCore(ctx, gd.g.dataDir, "POST", "/handover", nil, nil); err != nil {
+			return fmt.Errorf("handing over core %d: %w", st.PID, err)
+		}
+		if err := waitExit(ctx, old, handoverTimeout); err != nil {
+			return fmt.Errorf("handing over core %d: %w", st.PID, err)
+		}
+	}
+	if gd.managed {
+		gd.log.Info("the service manager restarts the core", "version", v)
+		return nil
+	}
+	l := &detachedLauncher{
+		path:    filepath.Join(gd.g.installDir, "current", binaryName()),
+		args:    globalArgs(gd.g),
+		logPath: filepath.Join(gd.g.logDir, "ssm-agent.log"),
+	}
+	gd.log.Info("starting the core", "version", v, "path", l.path, "log", l.logPath)
+	return l.Launch(ctx)
+}
+
+// Check says whether the core that answers runs version v with every
+// worker up and ready.
+func (gd *guardian) Check(ctx context.Context, v string) error {
+	var st Status
+	if err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st); err != nil {
+		return err
+	}
+	switch {
+	case st.Version != v:
+		return fmt.Errorf("the core runs %s, not %s", st.Version, v)
+	case !st.Healthy:
+		return fmt.Errorf("core %s runs, its workers are not all ready", v)
+	}
+	return nil
+}
+
+// report hands a result to the core that runs now, which records it.
+func (gd *guardian) report(r selfupdate.Result) {
+	req := ResultRequest{Code: r.Code, Source: r.Source, Target: r.Target}
+	if j, err := gd.u.Journal(); err == nil && j.Result == r.Code {
+		req.Key = journalKey(j)
+	}
+	gd.log.Info("update result", "result", r.Code, "err", r.Err)
+	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
+	defer cancel()
+	if err := retryCore(ctx, func() error { return callCore(ctx, gd.g.dataDir, "POST", "/result", req, nil) }); err != nil {
+		// The next core to start records it from the journal.
+		gd.log.Warn("the core was not told the result", "err", err)
+	}
+}
+
+// retryCore calls f until it succeeds or ctx ends: a core may be starting.
+func retryCore(ctx context.Context, f func() error) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// waitExit waits until the process id names has exited.
+func waitExit(ctx context.Context, id procid.ID, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for id.Running() {
+		select {
+		case <-ctx.Done():
+			return errors.New("it did not exit in time")
+		case <-t.C:
+		}
+	}
+	return nil
+}

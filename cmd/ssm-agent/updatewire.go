@@ -1,0 +1,310 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ssmkit/ssmkit/manifest"
+	"github.com/ssmkit/ssmkit/selfupdate"
+	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
+)
+
+// Self-update in the reference agent. The core's updater downloads,
+// verifies, stages and switches; then it launches a guardian — this very
+// binary, the old version, as `ssm-agent update guardian`, detached — which
+// hands the core over to the new version (the workers keep running and are
+// adopted), waits for it to be healthy, and commits or rolls back. Once a
+// version is healthy the guardian has the core restart its workers on it.
+
+// healthInterval is how often the guardian asks the new core's status.
+const healthInterval = time.Second
+
+// binaryName is the agent's executable in a version directory.
+func binaryName() string {
+	if runtime.GOOS == "windows" {
+		return "ssm-agent.exe"
+	}
+	return "ssm-agent"
+}
+
+// updateConfig is the selfupdate configuration the core and the guardian
+// share; it has no manifest URL, Restarter or Health yet.
+func updateConfig(g *globals, cfg Config) (selfupdate.Config, error) {
+	cur, err := manifest.ParseVersion(version)
+	if err != nil {
+		return selfupdate.Config{}, fmt.Errorf("this build's version: %w", err)
+	}
+	keys, err := publicKeys(cfg.SelfUpdate.PublicKeys)
+	if err != nil {
+		return selfupdate.Config{}, err
+	}
+	return selfupdate.Config{
+		Package:        cfg.SelfUpdate.PackageName,
+		Current:        cur,
+		AllowDowngrade: cfg.SelfUpdate.AllowDowngrade,
+		PublicKeys:     keys,
+		InstallDir:     g.installDir,
+		StateDir:       filepath.Join(g.dataDir, "update"),
+		HealthTimeout:  time.Duration(orDefault(cfg.SelfUpdate.HealthTimeoutSeconds, 180)) * time.Second,
+		HealthInterval: healthInterval,
+	}, nil
+}
+
+// publicKeys reads SelfUpdate.PublicKeys: each is PEM text or a file path.
+func publicKeys(entries []string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for i, e := range entries {
+		data := []byte(e)
+		if !strings.HasPrefix(strings.TrimSpace(e), "-----BEGIN") {
+			b, err := os.ReadFile(e)
+			if err != nil {
+				return nil, fmt.Errorf("SelfUpdate.PublicKeys[%d]: %w", i, err)
+			}
+			data = b
+		}
+		k, err := selfupdate.ParsePublicKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("SelfUpdate.PublicKeys[%d]: %w", i, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// newUpdater makes the core's updater for recovery and status: no manifest
+// is needed to finish or undo an update.
+func (c *core) newUpdater() (*selfupdate.Updater, error) {
+	cfg, err := updateConfig(c.g, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.OnResult = c.onResult
+	return selfupdate.New(cfg)
+}
+
+// fullUpdater makes the updater that updates: with the manifest URL (the
+// region's SSM manifest unless SelfUpdate.ManifestURL says otherwise), its
+// sources, and the guardian. Resolving the region may ask the metadata
+// service; it is called only when an update is wanted.
+func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate.Updater, error) {
+	cfg, err := updateConfig(c.g, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ManifestURL = cmp.Or(manifestURL, c.cfg.SelfUpdate.ManifestURL)
+	cfg.Region = c.cfg.Agent.Region
+	u, _ := url.Parse(cfg.ManifestURL)
+	needAWS := cfg.ManifestURL == "" || (u != nil && u.Scheme == "s3")
+	if needAWS || strings.Contains(cfg.ManifestURL, "{Region}") {
+		awsCfg, err := c.awsConfig(ctx, "self-update")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Region = awsCfg.Region
+		src := selfupdate.DefaultSources()
+		src["s3"] = selfupdates3.New(awsCfg)
+		cfg.Source = src
+	}
+	if cfg.ManifestURL == "" {
+		if cfg.ManifestURL, err = manifest.ManifestURL(cfg.Region, c.cfg.Agent.ServiceDomain); err != nil {
+			return nil, err
+		}
+	}
+	cfg.ManifestURL = strings.ReplaceAll(cfg.ManifestURL, "{Region}", cfg.Region)
+	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.OnResult = c.onResult
+	args := append(globalArgs(c.g), "update", "guardian")
+	if c.managed {
+		args = append(args, "--service-manager", "systemd")
+	}
+	// The guardian is the running binary, which the update keeps.
+	cfg.Launcher = &detachedLauncher{path: c.self, args: args, logPath: filepath.Join(c.g.logDir, "guardian.log")}
+	up, err := selfupdate.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ensureInstalled(up.Layout()); err != nil {
+		return nil, fmt.Errorf("installing the running version into %s: %w", c.g.installDir, err)
+	}
+	return up, nil
+}
+
+// A detachedLauncher launches a detached command with its output appended
+// to a log file.
+type detachedLauncher struct {
+	path    string
+	args    []string
+	logPath string
+}
+
+func (d *detachedLauncher) Launch(ctx context.Context) error {
+	log, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close() // the command has its own copy
+	cmd := selfupdate.DetachedCommand{Path: d.path, Args: d.args, Stdout: log, Stderr: log}
+	return cmd.Launch(ctx)
+}
+
+// ensureInstalled makes the running version a complete version of the
+// install layout and current, so that an update has a version to go back
+// to. The first update of a core run from elsewhere (a build directory, a
+// package manager's path) copies the binary in.
+func (c *core) ensureInstalled(l selfupdate.Layout) error {
+	if _, err := l.Complete(version); err != nil {
+		if err := l.Install(version, map[string]string{binaryName(): c.self}); err != nil {
+			return err
+		}
+	}
+	if cur, err := l.Current(); err == nil && cur == version {
+		return nil
+	}
+	return l.Switch(version)
+}
+
+// globalArgs are the global flags that make another ssm-agent process use
+// this one's configuration and directories.
+func globalArgs(g *globals) []string {
+	args := []string{"--data-dir", g.dataDir, "--log-dir", g.logDir, "--install-dir", g.installDir}
+	if g.config != "" {
+		args = append(args, "--config", g.config)
+	}
+	return args
+}
+
+// selfRestarter is the core's Restarter, for what Recover undoes at start:
+// the running version needs no restart; another one is exec'd in place of
+// this process (current already points at it), which recovers again.
+type selfRestarter struct{ c *core }
+
+func (r selfRestarter) Restart(ctx context.Context, v string) error {
+	if v == version {
+		return nil
+	}
+	path := filepath.Join(r.c.g.installDir, "current", binaryName())
+	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
+	return execSelf(path, os.Args)
+}
+
+// selfHealth is the core's HealthChecker: its own version is healthy, as
+// it is running.
+type selfHealth struct{}
+
+func (selfHealth) Check(ctx context.Context, v string) error {
+	if v != version {
+		return fmt.Errorf("this core runs %s, not %s", version, v)
+	}
+	return nil
+}
+
+// onResult records an update result; the key, taken from the journal when
+// it holds this result, makes sure it is recorded once.
+func (c *core) onResult(r selfupdate.Result) {
+	key := ""
+	if j, err := c.updater.Journal(); err == nil && j.Result == r.Code && j.Target == r.Target {
+		key = journalKey(j)
+	}
+	if r.Err != nil {
+		c.log.Warn("update failed", "result", r.Code, "err", r.Err)
+	}
+	c.reportResult(key, r.Code, r.Source, r.Target)
+}
+
+// journalKey names a finished update for the record of reported results.
+func journalKey(j selfupdate.Journal) string {
+	return j.Result + "@" + j.Updated.UTC().Format(time.RFC3339Nano)
+}
+
+// reportJournal records the result of the last update if it has not been:
+// a guardian may have ended it while no core was there to be told.
+func (c *core) reportJournal() {
+	if c.updater == nil {
+		return
+	}
+	j, err := c.updater.Journal()
+	if err != nil || !j.Finished() || j.Result == "" {
+		return
+	}
+	c.reportResult(journalKey(j), j.Result, j.Source, j.Target)
+}
+
+// updateStatus is the update part of the core's status.
+func (c *core) updateStatus() UpdateStatus {
+	st := UpdateStatus{Enabled: c.cfg.Agent.SelfUpdate, State: "idle"}
+	if c.updater == nil {
+		st.State = "unavailable"
+		return st
+	}
+	j, err := c.updater.Journal()
+	if err != nil {
+		st.LastError = err.Error()
+		return st
+	}
+	if !j.Finished() {
+		st.State = "updating"
+	}
+	st.Phase, st.Source, st.Target, st.LastResult, st.LastError, st.Updated = string(j.Phase), j.Source, j.Target, j.Result, j.Error, j.Updated
+	return st
+}
+
+// updateNow checks the manifest at once and updates if it says so.
+func (c *core) updateNow(ctx context.Context, manifestURL string) UpdateReply {
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+	u, err := c.fullUpdater(ctx, manifestURL)
+	if err != nil {
+		return UpdateReply{Action: "failed", Source: version, Error: err.Error()}
+	}
+	plan, err := u.Check(ctx)
+	if err != nil {
+		// Update reports the failure with SSM's result code.
+		r, err := u.CheckNow(ctx)
+		return UpdateReply{Action: "failed", Result: r.Code, Source: version, Error: errorText(err)}
+	}
+	if plan.Decision.Action != manifest.ActionUpdate {
+		return UpdateReply{Action: "none", Source: version, Reason: plan.Decision.Reason}
+	}
+	r, err := u.CheckNow(ctx)
+	reply := UpdateReply{Result: r.Code, Source: version, Target: r.Target, Error: errorText(err)}
+	switch {
+	case err != nil:
+		reply.Action = "failed"
+	case r.Code == "" && r.Target != "":
+		reply.Action, reply.Guardian = "in-progress", true
+	case r.Code == "":
+		reply.Action = "none"
+	default:
+		reply.Action = "updated"
+	}
+	return reply
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// serveUpdates runs the scheduled self-update until ctx ends.
+func (c *core) serveUpdates(ctx context.Context) {
+	u, err := c.fullUpdater(ctx, "")
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			c.log.Warn("self-update is off: " + err.Error())
+		}
+		return
+	}
+	u.Serve(ctx, selfupdate.Schedule{Days: c.cfg.Agent.SelfUpdateScheduleDay})
+}
