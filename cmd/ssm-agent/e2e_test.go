@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -454,5 +456,93 @@ func TestAgentCoreKilledAndRestarted(t *testing.T) {
 	}
 	if pids := a.workers(); len(pids) != 0 {
 		t.Errorf("worker processes after the core stopped: %v", a.processes())
+	}
+}
+
+func TestAgentSystemdNotify(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- string(buf[:n])
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case m, ok := <-msgs:
+				if !ok {
+					t.Fatalf("the notify socket closed before %q", want)
+				}
+				if slices.Contains(strings.Split(m, "\n"), want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %q on the notify socket", want)
+			}
+		}
+	}
+
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), "", "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
+	a.start()
+	expect("READY=1")
+	expect("WATCHDOG=1")
+	st := a.waitHealthy("", 10*time.Second)
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st.Workers[0].PID))
+	if bytes.Contains(env, []byte("NOTIFY_SOCKET=")) {
+		t.Errorf("the worker inherited NOTIFY_SOCKET")
+	}
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	expect("STOPPING=1")
+	if err := <-a.done; err != nil {
+		t.Errorf("the core exited with %v after SIGTERM", err)
+	}
+	a.done = nil
+}
+
+func TestAgentConfigCommand(t *testing.T) {
+	t.Parallel()
+	bin := agentBinary(t, "3.1.0.0")
+	a := newAgent(t, bin, `{"Agent": {"SelfUpdateScheduleDay": 9, "SelfUpdte": true}, "Workers": [{"Name": "w", "Backoff": {"InitialMillis": 0}}]}`)
+	out, errOut, err := a.run("config", "--json")
+	if err != nil {
+		t.Fatalf("config --json: %v, %s", err, errOut)
+	}
+	var got struct {
+		Source   string
+		Config   Config
+		Warnings []string
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("config --json printed %q: %v", out, err)
+	}
+	if got.Source != a.config || got.Config.Agent.SelfUpdateScheduleDay != 7 || len(got.Warnings) != 2 ||
+		!strings.Contains(strings.Join(got.Warnings, "\n"), "did you mean SelfUpdate?") {
+		t.Errorf("config --json = %s", out)
+	}
+	if w := got.Config.Workers[0]; *w.Backoff.InitialMillis != 0 || w.Backoff.MaxSeconds != 300 || w.Protocol != "workerproto" || w.StopTimeoutSeconds != 10 {
+		t.Errorf("effective worker %+v", w)
+	}
+	// A configuration the core cannot use stops it with the reason.
+	bad := newAgent(t, bin, `{"Agent": {"Region": "us-east-1",}}`)
+	cmd := exec.Command(bin, bad.globals()...)
+	cmd.Env = bad.env
+	outB, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(outB), "line 1, column") {
+		t.Errorf("core with malformed config = %v, %q", err, outB)
 	}
 }

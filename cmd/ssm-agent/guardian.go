@@ -108,8 +108,12 @@ func (gd *guardian) Restart(ctx context.Context, v string) error {
 		gd.log.Info("the service manager restarts the core", "version", v)
 		return nil
 	}
+	path, err := currentBinary(gd.g.installDir)
+	if err != nil {
+		return err
+	}
 	l := &detachedLauncher{
-		path:    filepath.Join(gd.g.installDir, "current", binaryName()),
+		path:    path,
 		args:    globalArgs(gd.g),
 		logPath: filepath.Join(gd.g.logDir, "ssm-agent.log"),
 	}

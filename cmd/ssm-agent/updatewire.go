@@ -173,6 +173,16 @@ func (c *core) ensureInstalled(l selfupdate.Layout) error {
 	return l.Switch(version)
 }
 
+// currentBinary is the agent's executable in the version current points at.
+func currentBinary(installDir string) (string, error) {
+	l := selfupdate.Layout{Dir: installDir}
+	v, err := l.Current()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(l.VersionDir(v), binaryName()), nil
+}
+
 // globalArgs are the global flags that make another ssm-agent process use
 // this one's configuration and directories.
 func globalArgs(g *globals) []string {
@@ -192,7 +202,10 @@ func (r selfRestarter) Restart(ctx context.Context, v string) error {
 	if v == version {
 		return nil
 	}
-	path := filepath.Join(r.c.g.installDir, "current", binaryName())
+	path, err := currentBinary(r.c.g.installDir)
+	if err != nil {
+		return err
+	}
 	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
 	return execSelf(path, os.Args)
 }
