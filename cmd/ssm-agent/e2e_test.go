@@ -221,6 +221,7 @@ func (a *agent) stop() error {
 	a.cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-a.done:
+		a.done = nil
 		return err
 	case <-time.After(30 * time.Second):
 		a.t.Fatalf("the core did not stop within 30s after SIGINT\n%s", a.output())
