@@ -3,10 +3,10 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,13 +48,12 @@ func BenchmarkAgentIdle(b *testing.B) {
 		a.start()
 		st := a.waitHealthy("", 10*time.Second)
 		core, worker := st.PID, st.Workers[0].PID
-		c0, w0 := cpuTicks(b, core), cpuTicks(b, worker)
+		c0, w0 := cpuTime(b, core), cpuTime(b, worker)
 		time.Sleep(*idleWindow) // the measurement window, not synchronisation
-		c1, w1 := cpuTicks(b, core), cpuTicks(b, worker)
-		const hz = 100 // USER_HZ
-		secs := idleWindow.Seconds()
-		b.ReportMetric(float64(c1-c0)/hz/secs*100, "core-cpu-%")
-		b.ReportMetric(float64(w1-w0)/hz/secs*100, "worker-cpu-%")
+		c1, w1 := cpuTime(b, core), cpuTime(b, worker)
+		perMin := float64(time.Minute) / float64(*idleWindow)
+		b.ReportMetric(ms(c1-c0)*perMin, "core-cpu-ms/min")
+		b.ReportMetric(ms(w1-w0)*perMin, "worker-cpu-ms/min")
 		b.ReportMetric(rssMiB(b, core), "core-rss-MiB")
 		b.ReportMetric(rssMiB(b, worker), "worker-rss-MiB")
 		a.stop()
@@ -64,16 +63,23 @@ func BenchmarkAgentIdle(b *testing.B) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// cpuTicks returns a process's user plus system time in clock ticks.
-func cpuTicks(b *testing.B, pid int) int64 {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
+// cpuTime returns the CPU time of all of a process's threads, to the
+// nanosecond (the first field of each thread's schedstat).
+func cpuTime(b *testing.B, pid int) time.Duration {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(stats) == 0 {
+		b.Fatalf("no threads of %d: %v", pid, err)
 	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return utime + stime
+	var total time.Duration
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+		total += time.Duration(ns)
+	}
+	return total
 }
 
 // rssMiB returns a process's resident set size.

@@ -41,8 +41,8 @@ type AgentConfig struct {
 // WorkerConfig is one entry of Workers.
 type WorkerConfig struct {
 	Name                  string
-	Path                  string // empty: this binary, with the worker subcommand
-	Args                  []string
+	Path                  string   // empty: this binary, with the worker subcommand
+	Args                  []string // with Path empty: flags of the worker subcommand
 	Env                   []string
 	Protocol              string // workerproto (default), ssm-v3, none
 	Restart               string // always (default), on-failure, never
@@ -268,9 +268,6 @@ func checkWorkers(cfg *Config) ([]string, error) {
 		w.StartLimit.IntervalSeconds = cmp.Or(w.StartLimit.IntervalSeconds, 10)
 		w.HealthIntervalSeconds = cmp.Or(w.HealthIntervalSeconds, cfg.Agent.LongRunningWorkerMonitorIntervalSeconds)
 		w.StopTimeoutSeconds = cmp.Or(w.StopTimeoutSeconds, 10)
-		if w.Path == "" && (len(w.Args) > 0) {
-			warnings = append(warnings, fmt.Sprintf("%s are ignored: the built-in worker takes none", field("Args")))
-		}
 	}
 	return warnings, nil
 }

@@ -196,7 +196,7 @@ func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
 	spec := supervisor.Spec{Name: w.Name, Path: w.Path, Args: w.Args, Env: w.Env, Restart: supervisor.Policy(w.Restart),
 		Orphans: supervisor.OrphanPolicy(w.Orphans)}
 	if spec.Path == "" {
-		spec.Path, spec.Args = c.workerExecutable(), []string{"worker"}
+		spec.Path, spec.Args = c.workerExecutable(), append([]string{"worker"}, w.Args...)
 	}
 	switch w.Protocol {
 	case "workerproto":

@@ -547,3 +547,19 @@ func TestAgentConfigCommand(t *testing.T) {
 		t.Errorf("core with malformed config = %v, %q", err, outB)
 	}
 }
+
+func TestAgentWorkerOutlivesItsCoreByTheGrace(t *testing.T) {
+	t.Parallel()
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), `{"Workers": [{"Name": "ssm-agent-worker", "Args": ["--core-grace", "1s"]}]}`)
+	a.start()
+	worker := a.waitHealthy("", 10*time.Second).Workers[0].PID
+	a.cmd.Process.Kill()
+	<-a.done
+	a.done = nil
+	if !running(worker) {
+		t.Fatalf("the worker died with its core at once")
+	}
+	a.waitFor("the worker gone after its core's grace", 10*time.Second, func() (bool, string) {
+		return !running(worker), "still running"
+	})
+}

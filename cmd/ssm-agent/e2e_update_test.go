@@ -68,10 +68,10 @@ func (r *releases) publish(t *testing.T, target string, pkg []byte, checksum str
 	defer r.mu.Unlock()
 	r.files["/amazon-ssm-agent/"+target+"/"+file] = pkg
 	r.files["/ssm-agent-manifest.json"] = fmt.Appendf(nil, `{"SchemaVersion": "1.0",
-  "URIFormat": %q,
+  "UriFormat": %q,
   "Packages": [{"Name": "amazon-ssm-agent", "Files": [{"Name": %q, "AvailableVersions": [
-    {"Version": "3.1.0.0", "Checksum": %q, "Status": "Deprecated"},
-    {"Version": %q, "Checksum": %q, "Status": "Active"}]}]}]}`,
+    {"Version": "3.1.0.0", "CheckSum": %q, "Status": "Deprecated"},
+    {"Version": %q, "CheckSum": %q, "Status": "Active"}]}]}]}`,
 		r.srv.URL+"/{PackageName}/{PackageVersion}/{FileName}", file, sha([]byte("3.1.0.0")), target, checksum)
 }
 

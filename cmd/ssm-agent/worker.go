@@ -20,7 +20,8 @@ const workerName = "ssm-agent-worker"
 // does), and stops when the core asks it to or has been gone for longer
 // than the reconnect grace.
 func runWorker(s streams, g *globals, args []string) int {
-	fs := newFlagSet(s, g, "worker", "\n\nThe reference worker. The core starts it; it does not run by hand.")
+	fs := newFlagSet(s, g, "worker", "[--core-grace DURATION]\n\nThe reference worker. The core starts it; it does not run by hand.\n\nFlags:")
+	grace := fs.Duration("core-grace", workerproto.DefaultReconnectGrace, "how long to keep running while the core is gone")
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}
@@ -31,7 +32,7 @@ func runWorker(s streams, g *globals, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	w := &workerproto.Worker{Name: workerName, Version: version}
+	w := &workerproto.Worker{Name: workerName, Version: version, ReconnectGrace: *grace}
 	var started bool
 	err := w.Serve(ctx, func(ctx context.Context) error {
 		if err := w.Event(ctx, workerproto.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameWorkerStart}); err != nil {
