@@ -105,8 +105,7 @@ func listenControl(dataDir string) (net.Listener, error) {
 	}
 	os.Chmod(filepath.Dir(path), 0o700)
 	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
-			c.Close()
+		if controlAnswers(dataDir) {
 			return nil, fmt.Errorf("a core is already running with data dir %s (control socket %s answers)", dataDir, path)
 		}
 		os.Remove(path)
@@ -120,6 +119,16 @@ func listenControl(dataDir string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// controlAnswers says whether a core listens on the control socket.
+func controlAnswers(dataDir string) bool {
+	c, err := net.DialTimeout("unix", controlSocket(dataDir), 100*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // controlClient talks to the core whose data directory is dataDir.

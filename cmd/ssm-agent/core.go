@@ -129,10 +129,12 @@ func runCore(s streams, g *globals) int {
 	<-updDone
 	supCancel()
 	<-supDone
-	srv.Close()
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c.pipeline.Close(tctx)
+	// The control socket goes last: while it answers, a next core (and
+	// the update guardian) knows this one still holds the data directory.
+	srv.Close()
 	c.log.Info("stopped")
 	return exitOK
 }

@@ -100,7 +100,7 @@ func (gd *guardian) Restart(ctx context.Context, v string) error {
 		if err := callCore(ctx, gd.g.dataDir, "POST", "/handover", nil, nil); err != nil {
 			return fmt.Errorf("handing over core %d: %w", st.PID, err)
 		}
-		if err := waitExit(ctx, old, handoverTimeout); err != nil {
+		if err := waitExit(ctx, gd.g.dataDir, old, handoverTimeout); err != nil {
 			return fmt.Errorf("handing over core %d: %w", st.PID, err)
 		}
 	}
@@ -169,13 +169,15 @@ func retryCore(ctx context.Context, f func() error) error {
 	}
 }
 
-// waitExit waits until the process id names has exited.
-func waitExit(ctx context.Context, id procid.ID, timeout time.Duration) error {
+// waitExit waits until the core id names has exited: its process is gone
+// (where start times tell processes apart) and its control socket, which
+// it closes last, no longer answers.
+func waitExit(ctx context.Context, dataDir string, id procid.ID, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for id.Running() {
+	for id.Running() || controlAnswers(dataDir) {
 		select {
 		case <-ctx.Done():
 			return errors.New("it did not exit in time")
