@@ -133,7 +133,8 @@ type WorkerStatus struct {
 	PID int
 	// StartedAt is when the running process started.
 	StartedAt time.Time
-	// Ready is whether a workerproto worker has reported ready.
+	// Ready is whether a workerproto worker has reported ready, or a probe
+	// worker has answered a probe.
 	Ready bool
 	// Adopted is whether the running process was adopted from an earlier
 	// run of the core.

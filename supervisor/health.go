@@ -24,11 +24,31 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 		pings   = make(chan pingResult, 1)
 		pinging bool
 		missed  int
+		// early probes a probe worker until it is first ready, sooner
+		// than the health interval; they do not count as missed.
+		early     <-chan time.Time
+		earlyWait = 50 * time.Millisecond
 	)
-	if w.spec.Protocol == ProtocolWorkerproto {
+	if w.spec.Protocol == ProtocolWorkerproto || w.spec.Protocol == ProtocolProbe {
 		t := newAlignedTicker(w.spec.HealthInterval)
 		defer t.Stop()
 		ticks = t.C
+	}
+	probe := func() {
+		pinging = true
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, w.spec.HealthTimeout)
+			start := time.Now()
+			err := w.spec.Probe.Probe(pctx, p.pid)
+			cancel()
+			pings <- pingResult{workerproto.Pong{RTT: time.Since(start)}, err}
+		}()
+	}
+	var earlyTimer *time.Timer
+	if w.spec.Protocol == ProtocolProbe && !w.snapshot().Ready {
+		earlyTimer = time.NewTimer(earlyWait)
+		defer earlyTimer.Stop()
+		early = earlyTimer.C
 	}
 	defer func() {
 		if conn != nil {
@@ -66,9 +86,18 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			w.update(func(st *WorkerStatus) { st.Ready, st.State = true, StateRunning })
 			w.emit(Event{Kind: EventReady, PID: p.pid, StartupTime: startup, Orphan: p.adopted})
 
+		case <-early:
+			early = nil
+			if !pinging {
+				probe()
+			}
+
 		case <-ticks:
 			switch {
 			case pinging: // the last ping's answer still counts
+				continue
+			case w.spec.Protocol == ProtocolProbe:
+				probe()
 				continue
 			case conn == nil:
 				missed++
@@ -88,6 +117,24 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 
 		case r := <-pings:
 			pinging = false
+			if w.spec.Protocol == ProtocolProbe && !w.snapshot().Ready {
+				if r.err != nil {
+					if early == nil && earlyTimer != nil && earlyWait < w.spec.HealthInterval {
+						earlyWait = min(2*earlyWait, w.spec.HealthInterval)
+						earlyTimer.Reset(earlyWait)
+						early = earlyTimer.C
+						continue // not ready yet: the health interval's ticks count
+					}
+				} else {
+					early = nil
+					startup := time.Since(p.started)
+					if p.adopted {
+						startup = 0
+					}
+					w.update(func(st *WorkerStatus) { st.Ready, st.State = true, StateRunning })
+					w.emit(Event{Kind: EventReady, PID: p.pid, StartupTime: startup, Orphan: p.adopted})
+				}
+			}
 			if r.err != nil {
 				missed++
 			} else {
@@ -209,10 +256,23 @@ func (w *worker) stopProcess(p *process, conn *workerproto.Conn) {
 		}
 	}
 	asked := false
-	if conn != nil {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	switch {
+	case conn != nil:
 		asked = conn.Terminate(ctx, deadline) == nil
-		cancel()
+	case w.spec.Protocol == ProtocolProbe:
+		// Asked through the prober, the worker has half the stop timeout
+		// before it is signalled.
+		if w.spec.Probe.Terminate(ctx, p.pid) == nil {
+			half := time.NewTimer(time.Until(deadline) / 2)
+			select {
+			case <-p.exited:
+				half.Stop()
+				return
+			case <-half.C:
+			}
+		}
 	}
 	if !asked {
 		p.terminate()

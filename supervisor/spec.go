@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,26 @@ const (
 	// readiness and telemetry events, and is asked to terminate before any
 	// signal.
 	ProtocolWorkerproto Protocol = "workerproto"
+	// ProtocolProbe: the worker speaks a protocol of its own, which
+	// Spec.Probe speaks for the supervisor — SSM Agent v3's IPC with
+	// workerproto/ssmv3, say. It is probed every health interval and
+	// replaced after MaxMissedPings failed probes in a row; it is ready once
+	// a probe succeeds; it is asked to stop through the prober, then
+	// signalled if it does not.
+	ProtocolProbe Protocol = "probe"
 )
+
+// A Prober checks the health of workers of a protocol the supervisor does
+// not speak itself, and asks them to stop. Its methods may be called from
+// several goroutines at once.
+type Prober interface {
+	// Probe returns nil when the worker process pid answered and is
+	// healthy. The context bounds it (Spec.HealthTimeout).
+	Probe(ctx context.Context, pid int) error
+	// Terminate asks the worker process pid to stop and returns without
+	// waiting for it to exit; the supervisor waits.
+	Terminate(ctx context.Context, pid int) error
+}
 
 // An OrphanPolicy says what a supervisor does with a worker it finds still
 // running from an earlier run of the core.
@@ -115,7 +135,10 @@ type Spec struct {
 
 	// Protocol is how the worker's health is known; default ProtocolPlain.
 	Protocol Protocol
-	// HealthInterval is the time between pings (workerproto only). Default 5 s.
+	// Probe speaks for the supervisor to a ProtocolProbe worker.
+	Probe Prober
+	// HealthInterval is the time between pings or probes (workerproto and
+	// probe). Default 5 s.
 	HealthInterval time.Duration
 	// HealthTimeout bounds each ping. Default 2 s; at most HealthInterval.
 	HealthTimeout time.Duration
@@ -178,8 +201,15 @@ func (s Spec) withDefaults() (Spec, error) {
 	case "":
 		s.Protocol = ProtocolPlain
 	case ProtocolPlain, ProtocolWorkerproto:
+	case ProtocolProbe:
+		if s.Probe == nil {
+			return bad("Probe", "missing: protocol probe needs a Prober")
+		}
 	default:
-		return bad("Protocol", "unknown protocol %q (want plain or workerproto)", s.Protocol)
+		return bad("Protocol", "unknown protocol %q (want plain, workerproto or probe)", s.Protocol)
+	}
+	if s.Probe != nil && s.Protocol != ProtocolProbe {
+		return bad("Probe", "set, but the protocol is %s, not probe", s.Protocol)
 	}
 	switch s.Orphans {
 	case "":

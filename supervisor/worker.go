@@ -275,7 +275,7 @@ func (w *worker) start() (*process, error) {
 		e.Reason = err.Error()
 	}
 	state := StateRunning
-	if w.spec.Protocol == ProtocolWorkerproto {
+	if w.spec.Protocol != ProtocolPlain {
 		state = StateStarting
 	}
 	w.update(func(st *WorkerStatus) {
@@ -326,7 +326,7 @@ func (w *worker) recoverOrphan(ctx context.Context) *process {
 		return nil
 	}
 	state := StateRunning
-	if w.spec.Protocol == ProtocolWorkerproto {
+	if w.spec.Protocol != ProtocolPlain {
 		state = StateStarting
 	}
 	w.update(func(ws *WorkerStatus) {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/peercred"
 )
 
 // A Peer describes the worker at the other end of a Conn.
@@ -64,7 +66,7 @@ type Conn struct {
 // running connection.
 func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
 	nc.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
-	pid, uid, err := peerCredentials(nc)
+	pid, uid, err := peercred.Of(nc)
 	if err != nil {
 		return nil, fmt.Errorf("workerproto: refused a connection: peer credentials: %w", err)
 	}

@@ -49,8 +49,15 @@ type WorkerConfig struct {
 	Backoff               BackoffConfig
 	StartLimit            StartLimitConfig
 	HealthIntervalSeconds int // 0: Agent.LongRunningWorkerMonitorIntervalSeconds
+	// MaxMissedHealthChecks unanswered health checks in a row (pings,
+	// surveys) and the worker counts as unresponsive and is replaced.
+	MaxMissedHealthChecks int // 0: 3
 	StopTimeoutSeconds    int // 0: 10
-	Orphans               string
+	// HealthSocket and TerminationSocket are where an ssm-v3 worker finds
+	// the core: default <data dir>/ipc/health and termination (for root,
+	// the SSM Agent's own paths).
+	HealthSocket, TerminationSocket string
+	Orphans                         string
 }
 
 // BackoffConfig: InitialMillis 0 restarts at once, every time; absent, 100.
@@ -255,7 +262,7 @@ func checkWorkers(cfg *Config) ([]string, error) {
 		if w.Orphans != "adopt" && w.Orphans != "stop" {
 			return nil, fmt.Errorf("%s is %q: want adopt or stop", field("Orphans"), w.Orphans)
 		}
-		if w.HealthIntervalSeconds < 0 || w.StopTimeoutSeconds < 0 || w.Backoff.MaxSeconds < 0 ||
+		if w.HealthIntervalSeconds < 0 || w.StopTimeoutSeconds < 0 || w.MaxMissedHealthChecks < 0 || w.Backoff.MaxSeconds < 0 ||
 			w.StartLimit.Burst < 0 || w.StartLimit.IntervalSeconds < 0 || w.Backoff.InitialMillis != nil && *w.Backoff.InitialMillis < 0 {
 			return nil, fmt.Errorf("Workers[%d] (%s): a negative number", i, w.Name)
 		}
@@ -268,6 +275,10 @@ func checkWorkers(cfg *Config) ([]string, error) {
 		w.StartLimit.IntervalSeconds = cmp.Or(w.StartLimit.IntervalSeconds, 10)
 		w.HealthIntervalSeconds = cmp.Or(w.HealthIntervalSeconds, cfg.Agent.LongRunningWorkerMonitorIntervalSeconds)
 		w.StopTimeoutSeconds = cmp.Or(w.StopTimeoutSeconds, 10)
+		w.MaxMissedHealthChecks = cmp.Or(w.MaxMissedHealthChecks, 3)
+		if w.Protocol != "ssm-v3" && (w.HealthSocket != "" || w.TerminationSocket != "") {
+			warnings = append(warnings, fmt.Sprintf("Workers[%d] (%s): HealthSocket and TerminationSocket are for ssm-v3 workers only; ignored", i, w.Name))
+		}
 	}
 	return warnings, nil
 }
@@ -296,7 +307,8 @@ func fieldNames(v any) []string {
 		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId"}
 	}
 	return []string{"Name", "Path", "Args", "Env", "Protocol", "Restart", "Backoff", "StartLimit",
-		"HealthIntervalSeconds", "StopTimeoutSeconds", "Orphans", "InitialMillis", "MaxSeconds", "Burst", "IntervalSeconds"}
+		"HealthIntervalSeconds", "MaxMissedHealthChecks", "StopTimeoutSeconds", "HealthSocket", "TerminationSocket",
+		"Orphans", "InitialMillis", "MaxSeconds", "Burst", "IntervalSeconds"}
 }
 
 // jsonError turns a syntax error into one with a line and column.

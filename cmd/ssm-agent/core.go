@@ -21,6 +21,7 @@ import (
 	"github.com/ssmkit/ssmkit/supervisor"
 	"github.com/ssmkit/ssmkit/telemetry"
 	"github.com/ssmkit/ssmkit/workerproto"
+	"github.com/ssmkit/ssmkit/workerproto/ssmv3"
 )
 
 // shutdownTimeout bounds the delivery of pending telemetry at exit.
@@ -38,9 +39,10 @@ type core struct {
 	updater  *selfupdate.Updater
 	stop     context.CancelFunc
 	handover atomic.Bool
-	managed  bool       // under a service manager that restarts the core
-	updateMu sync.Mutex // serialises update requests
-	reportMu sync.Mutex // serialises the recording of update results
+	v3cores  map[[2]string]*ssmv3.Core // by health and termination socket
+	managed  bool                      // under a service manager that restarts the core
+	updateMu sync.Mutex                // serialises update requests
+	reportMu sync.Mutex                // serialises the recording of update results
 }
 
 func runCore(s streams, g *globals) int {
@@ -92,6 +94,7 @@ func runCore(s streams, g *globals) int {
 	c.reportJournal()
 
 	if err := c.startSupervisor(); err != nil {
+		c.closeV3()
 		ctl.Close()
 		c.pipeline.Close(context.Background())
 		return failure(s, "core", err)
@@ -129,6 +132,7 @@ func runCore(s streams, g *globals) int {
 	<-updDone
 	supCancel()
 	<-supDone
+	c.closeV3()
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c.pipeline.Close(tctx)
@@ -205,9 +209,20 @@ func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
 		spec.Protocol = supervisor.ProtocolWorkerproto
 	case "none":
 		spec.Protocol = supervisor.ProtocolPlain
+	case "ssm-v3":
+		health, term := c.v3Sockets(w)
+		v3, err := c.v3Core(health, term)
+		if err != nil {
+			return spec, fmt.Errorf("Workers: %s: %w", w.Name, err)
+		}
+		spec.Protocol, spec.Probe = supervisor.ProtocolProbe, v3
+		if w.Path == "" {
+			spec.Args = append([]string{"worker", "--protocol", "ssm-v3", "--health-socket", health, "--termination-socket", term}, w.Args...)
+		}
 	default:
 		return spec, fmt.Errorf("Workers: %s: protocol %q is not supported by this build", w.Name, w.Protocol)
 	}
+	spec.MaxMissedPings = w.MaxMissedHealthChecks
 	initial := 100
 	if w.Backoff.InitialMillis != nil {
 		initial = *w.Backoff.InitialMillis
@@ -319,14 +334,14 @@ func (c *core) reportResult(key, code, source, target string) {
 	}
 }
 
-// healthy says whether every worker runs, and every workerproto worker has
-// said it is ready.
+// healthy says whether every worker runs, and every worker with a protocol
+// has said it is ready.
 func (c *core) healthy(workers []WorkerStatus) bool {
 	for i, w := range workers {
 		if w.State != string(supervisor.StateRunning) {
 			return false
 		}
-		if i < len(c.cfg.Workers) && c.cfg.Workers[i].Protocol == "workerproto" && !w.Ready {
+		if i < len(c.cfg.Workers) && c.cfg.Workers[i].Protocol != "none" && !w.Ready {
 			return false
 		}
 	}

@@ -563,3 +563,60 @@ func TestAgentWorkerOutlivesItsCoreByTheGrace(t *testing.T) {
 		return !running(worker), "still running"
 	})
 }
+
+func TestAgentSSMv3Worker(t *testing.T) {
+	t.Parallel()
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), `{"Agent": {"Region": "us-east-1"}, "Telemetry": {"InstanceId": "i-0123456789abcdef0"},
+  "Workers": [{"Name": "ssm-agent-worker", "Protocol": "ssm-v3", "HealthIntervalSeconds": 1, "MaxMissedHealthChecks": 2}]}`)
+	a.start() // healthy: the worker answered a health survey
+	identity, err := os.ReadFile(filepath.Join(a.dir, "data", "runtimeconfig", "identity_config.json"))
+	if err != nil || !bytes.Contains(identity, []byte(`"InstanceId": "i-0123456789abcdef0"`)) || !bytes.Contains(identity, []byte(`"Region": "us-east-1"`)) {
+		t.Errorf("identity file: %s, %v", identity, err)
+	}
+	a.waitFor("a survey answered after the first", 10*time.Second, func() (bool, string) {
+		st, err := a.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		w := st.Workers[0]
+		return w.Ready && w.LastPingUs > 0, fmt.Sprintf("%+v", w)
+	})
+
+	// Killed, it is back.
+	first := a.waitHealthy("", 10*time.Second).Workers[0].PID
+	syscall.Kill(first, syscall.SIGKILL)
+	second := 0
+	a.waitFor("the ssm-v3 worker back after SIGKILL", 10*time.Second, func() (bool, string) {
+		st, err := a.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		w := st.Workers[0]
+		second = w.PID
+		return w.PID != first && w.Ready, fmt.Sprintf("%+v", w)
+	})
+
+	// Hung, it answers no survey and is replaced.
+	syscall.Kill(second, syscall.SIGSTOP)
+	a.waitFor("the SIGSTOPped ssm-v3 worker replaced", 20*time.Second, func() (bool, string) {
+		st, err := a.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		w := st.Workers[0]
+		return w.PID != second && w.PID > 0 && w.Ready && !running(second), fmt.Sprintf("%+v", w)
+	})
+
+	// Stopped: asked with TerminateWorkerRequest, it exits by itself.
+	third := a.waitHealthy("", 10*time.Second).Workers[0].PID
+	if err := a.stop(); err != nil {
+		t.Fatalf("the core exited with %v\n%s", err, a.output())
+	}
+	if running(third) {
+		t.Errorf("the ssm-v3 worker %d still runs after the core stopped", third)
+	}
+	log, _ := os.ReadFile(filepath.Join(a.dir, "log", "ssm-agent-worker.log"))
+	if !bytes.Contains(log, []byte("TerminateWorkerRequest received")) {
+		t.Errorf("the worker was not asked to terminate; its log:\n%s", log)
+	}
+}

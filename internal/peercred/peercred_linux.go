@@ -1,13 +1,13 @@
-package workerproto
+package peercred
 
 import (
 	"net"
 	"syscall"
 )
 
-// peerCredentials returns the process id and user id of the peer of c, from
+// Of returns the process id and user id of the peer of c, from
 // the kernel (SO_PEERCRED), so a peer cannot lie about them.
-func peerCredentials(c *net.UnixConn) (pid, uid int, err error) {
+func Of(c *net.UnixConn) (pid, uid int, err error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return 0, 0, err

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package peercred
+
+import "net"
+
+// Of reports nothing where the platform has no SO_PEERCRED:
+// there the socket's directory, closed to other users, is the guard.
+func Of(c *net.UnixConn) (pid, uid int, err error) {
+	return 0, -1, nil
+}
