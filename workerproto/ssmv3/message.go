@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Topics of the v3 messages.
@@ -45,7 +46,7 @@ func ParseMessage(body []byte) (Message, error) {
 	if err := dec.Decode(&m); err != nil {
 		return Message{}, fmt.Errorf("ssmv3: message %.64q: %w", body, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Message{}, fmt.Errorf("ssmv3: message %.64q: data after the JSON object", body)
 	}
 	if m.Topic == "" {

@@ -177,8 +177,9 @@ func (s *Surveyor) Respondents() []int {
 // Survey sends body to the respondents that to accepts (by pid, 0 where
 // unknown; nil means all) and returns their replies, once all have answered
 // or ctx ends — its deadline is the survey's. A new survey cancels the one
-// before: replies to it are dropped from then on, as are late replies and
-// replies from respondents that connected after the survey was sent.
+// before: its Survey returns the replies it has, and replies to it are
+// dropped from then on, as are late replies and replies from respondents
+// that connected after the survey was sent.
 func (s *Surveyor) Survey(ctx context.Context, body []byte, to func(pid int) bool) ([]Reply, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -196,6 +197,10 @@ func (s *Surveyor) Survey(ctx context.Context, body []byte, to func(pid int) boo
 	}
 	if len(targets) == 0 {
 		close(sv.done)
+	}
+	if old := s.cur; old != nil && len(old.waiting) > 0 {
+		old.waiting = nil // cancelled: its Survey returns what it has
+		close(old.done)
 	}
 	s.cur = sv
 	s.mu.Unlock()
