@@ -226,17 +226,24 @@ func (c *Conn) call(ctx context.Context, m *message) (*message, error) {
 		c.fail(err)
 		return nil, fmt.Errorf("workerproto: %s %s: %w", m.Type, c.peer.ID, err)
 	}
+	var reply *message
 	select {
-	case reply := <-ch:
-		if reply.Type == typeError {
-			return nil, fmt.Errorf("workerproto: %s %s: the worker answered: %s", m.Type, c.peer.ID, reply.Error)
-		}
-		return reply, nil
+	case reply = <-ch:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("workerproto: %s %s: %w", m.Type, c.peer.ID, ctx.Err())
 	case <-c.done:
-		return nil, fmt.Errorf("workerproto: %s %s: connection ended: %w", m.Type, c.peer.ID, c.err)
+		// The reader resolves a reply before it ends the connection: a
+		// worker that answers and hangs up (as after terminate) answered.
+		select {
+		case reply = <-ch:
+		default:
+			return nil, fmt.Errorf("workerproto: %s %s: connection ended: %w", m.Type, c.peer.ID, c.err)
+		}
 	}
+	if reply.Type == typeError {
+		return nil, fmt.Errorf("workerproto: %s %s: the worker answered: %s", m.Type, c.peer.ID, reply.Error)
+	}
+	return reply, nil
 }
 
 // resolve hands a reply to the call waiting for it. A reply nobody waits for
