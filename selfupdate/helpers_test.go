@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(guardianEnv); dir != "" {
 		os.Exit(guardianMain(dir))
 	}
+	if path := os.Getenv(lockEnv); path != "" {
+		os.Exit(lockMain(path))
+	}
 	os.Exit(m.Run())
 }
 
@@ -295,6 +298,9 @@ func newSetup(t testing.TB) *setup {
 		HealthTimeout:  5 * time.Second,
 		HealthInterval: 20 * time.Millisecond,
 		OnResult:       func(r Result) { s.results <- r },
+	}
+	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }

@@ -24,16 +24,17 @@ type DetachedCommand struct {
 var _ Launcher = (*DetachedCommand)(nil)
 
 // Launch starts the command and does not wait for it.
-func (d *DetachedCommand) Launch(ctx context.Context) error {
+func (d *DetachedCommand) Launch(ctx context.Context) (int, error) {
 	cmd := exec.Command(d.Path, d.Args...)
 	cmd.Env = append(os.Environ(), d.Env...)
 	cmd.Stdout, cmd.Stderr = d.Stdout, d.Stderr
 	cmd.SysProcAttr = detachedAttr()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("selfupdate: start guardian %s: %w", d.Path, err)
+		return 0, fmt.Errorf("selfupdate: start guardian %s: %w", d.Path, err)
 	}
+	pid := cmd.Process.Pid
 	go cmd.Wait() // reap it if it ends while this process lives
-	return nil
+	return pid, nil
 }
 
 // CheckNow is Update, for an operator who does not want to wait for the

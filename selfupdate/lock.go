@@ -5,74 +5,72 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/internal/procid"
 )
 
-// ErrLockBusy is returned when another live updater holds the update lock.
+// ErrLockBusy is returned when another live process holds the update lock.
 var ErrLockBusy = errors.New("selfupdate: another update is in progress")
 
-// lockTTL is how long a lock is trusted without its holder being checked.
-const lockTTL = time.Hour
+// The update lock is a lock of the operating system on update.lock
+// (flock on Unix, an unshared handle on Windows), not a file that exists or
+// not: it is held exactly as long as the holder's open file is, so a holder
+// that dies — killed, crashed, or replaced by exec — releases it at once,
+// and two processes that find it free at the same moment cannot both take
+// it. The file holds the holder's identity, for messages only, and is never
+// removed (removing it would let a second process lock a new file while
+// the first still holds the old one).
 
-type lockFile struct {
-	Holder  procid.ID `json:"holder"`
-	Expires time.Time `json:"expires"`
-}
+// A fileLock is a held update lock.
+type fileLock struct{ f *os.File }
 
-// acquireLock takes the update lock at path, taking over a lock whose
-// holder has died or whose time has run out. It returns the release.
-func acquireLock(path string) (func(), error) {
-	self := procid.Self()
-	mine := lockFile{Holder: self, Expires: time.Now().Add(lockTTL)}
-	b, _ := json.Marshal(mine)
-	for attempt := 0; attempt < 3; attempt++ {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.Write(b)
-			if err == nil {
-				err = f.Sync()
-			}
+// acquireLock takes the update lock at path without waiting.
+func acquireLock(path string) (*fileLock, error) {
+	f, err := openLock(path)
+	if err == nil {
+		if err = tryLock(f); err != nil {
 			f.Close()
-			if err != nil {
-				os.Remove(path)
-				return nil, fmt.Errorf("selfupdate: lock: %w", err)
-			}
-			return func() { release(path, self) }, nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("selfupdate: lock: %w", err)
-		}
-		held, err := readLock(path)
-		if err == nil && held.Holder.Running() && time.Now().Before(held.Expires) {
-			return nil, fmt.Errorf("%w (held by pid %d until %s)", ErrLockBusy, held.Holder.PID, held.Expires.Format(time.RFC3339))
-		}
-		// A stale lock, or one that cannot be read: take it over, then
-		// check that no one else did at the same moment.
-		if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
-			return nil, fmt.Errorf("selfupdate: lock: %w", err)
-		}
-		if now, err := readLock(path); err == nil && now.Holder == self {
-			return func() { release(path, self) }, nil
 		}
 	}
-	return nil, ErrLockBusy
-}
-
-func readLock(path string) (lockFile, error) {
-	var l lockFile
-	b, err := os.ReadFile(path)
+	if errors.Is(err, errWouldBlock) {
+		return nil, lockBusy(path)
+	}
 	if err != nil {
-		return l, err
+		return nil, fmt.Errorf("selfupdate: lock %s: %w", path, err)
 	}
-	return l, json.Unmarshal(b, &l)
+	b, _ := json.Marshal(procid.Self())
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(append(b, '\n'), 0)
+	}
+	return &fileLock{f: f}, nil
 }
 
-// release removes the lock if this process still holds it.
-func release(path string, self procid.ID) {
-	if l, err := readLock(path); err == nil && l.Holder == self {
-		atomicfile.Remove(path)
+// release lets the lock go. The file stays.
+func (l *fileLock) release() {
+	if l != nil && l.f != nil {
+		l.f.Close() // closing the last descriptor releases the lock
+		l.f = nil
 	}
+}
+
+// lockBusy names the holder of a busy lock, as far as its file tells.
+func lockBusy(path string) error {
+	var holder procid.ID
+	if b, err := readLockFile(path); err == nil && json.Unmarshal(b, &holder) == nil && holder.PID > 0 {
+		return fmt.Errorf("%w (update lock %s held by pid %d)", ErrLockBusy, path, holder.PID)
+	}
+	return fmt.Errorf("%w (update lock %s is held)", ErrLockBusy, path)
+}
+
+// lockHeld reports whether some process holds the lock at path now.
+func lockHeld(path string) (bool, error) {
+	l, err := acquireLock(path)
+	if errors.Is(err, ErrLockBusy) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	l.release()
+	return false, nil
 }

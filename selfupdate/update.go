@@ -13,9 +13,14 @@ import (
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
-// ErrGuardianActive is returned by Recover while a live guardian is still
-// finishing an update.
+// ErrGuardianActive is returned by Recover while a live guardian is
+// finishing an update (one it has just launched included).
 var ErrGuardianActive = errors.New("selfupdate: a guardian is finishing the update")
+
+// ErrNotRunning is wrapped by a HealthChecker's error when the version it
+// checks cannot become healthy any more — its process is gone: the gate
+// then stops waiting for the deadline and rolls back at once.
+var ErrNotRunning = errors.New("selfupdate: the version is not running")
 
 // Update checks the manifest and, when it says the running version is
 // deprecated, updates: download and verify the target, unpack it safely,
@@ -24,26 +29,30 @@ var ErrGuardianActive = errors.New("selfupdate: a guardian is finishing the upda
 // report. Every step is journalled first, so Recover can finish or undo it
 // after a crash. It returns the zero Result when there is nothing to do.
 func (u *Updater) Update(ctx context.Context) (Result, error) {
+	src := Result{Source: u.cfg.Current.String()}
 	if u.cfg.Restarter == nil || u.cfg.Health == nil {
-		return Result{}, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
+		return src, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
 	}
-	release, err := acquireLock(u.lockPath())
+	if err := u.ensureDirs(); err != nil {
+		return u.fail(src, "", ErrorInitializationFailed, err)
+	}
+	lk, err := acquireLock(u.lockPath())
 	if err != nil {
-		return u.fail(Result{Source: u.cfg.Current.String()}, "", ErrorUpdaterLockBusy, err)
+		return u.fail(src, "", ErrorUpdaterLockBusy, err)
 	}
-	defer release()
+	defer lk.release()
 	if j, err := readJournal(u.journalPath()); err != nil || !j.Phase.finished() {
 		if _, err := u.recover(ctx, j, err); err != nil {
-			return Result{Source: u.cfg.Current.String()}, err
+			return src, err
 		}
 	}
-	plan, err := u.Check(ctx)
+	plan, err := u.check(ctx, true)
 	if err != nil {
 		code := ErrorDownloadManifest
 		if errors.Is(err, manifest.ErrVersionNotFound) {
 			code = ErrorVersionNotFoundInManifest
 		}
-		return u.fail(Result{Source: u.cfg.Current.String()}, "", code, err)
+		return u.fail(src, "", code, err)
 	}
 	d := plan.Decision
 	if d.Action != manifest.ActionUpdate {
@@ -88,12 +97,12 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	staging := u.stagingDir(j.Target)
 	os.RemoveAll(staging)
 	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes})
+	// The package is not needed any more, whatever the outcome; deleted
+	// before the sync, its pages need not be written at all.
+	os.Remove(pkg)
 	if err != nil {
 		return abort(ErrorInstallFailed, err)
 	}
-	// The package is not needed any more; deleted before the sync, its
-	// pages need not be written at all.
-	os.Remove(pkg)
 	if err := x.sync(); err != nil {
 		return abort(ErrorInstallFailed, err)
 	}
@@ -113,12 +122,26 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	step("switched")
 	if u.cfg.Launcher != nil {
-		if err := u.cfg.Launcher.Launch(ctx); err != nil {
-			return u.rollback(ctx, j, fmt.Errorf("selfupdate: launch guardian: %w", err))
+		if err := u.launchGuardian(ctx, &j); err != nil {
+			return u.rollback(ctx, j, err)
 		}
 		return r, nil // the guardian reports the result
 	}
 	return u.gate(ctx, j)
+}
+
+// launchGuardian starts a guardian and journals who it is, so that no
+// second one is launched while it lives. The caller holds the lock, which
+// the guardian takes once the caller lets it go.
+func (u *Updater) launchGuardian(ctx context.Context, j *Journal) error {
+	pid, err := u.cfg.Launcher.Launch(ctx)
+	if err != nil {
+		return fmt.Errorf("selfupdate: launch guardian: %w", err)
+	}
+	g := procid.Of(pid)
+	j.Guardian = &g
+	step("launched")
+	return writeJournal(u.journalPath(), *j)
 }
 
 func (u *Updater) stagingDir(version string) string {
@@ -131,42 +154,62 @@ func (u *Updater) advance(j *Journal, p Phase) error {
 	return writeJournal(u.journalPath(), *j)
 }
 
+// guardianLockWait bounds a guardian's wait for the lock, which the
+// process that launched it holds until it has journalled the launch.
+const guardianLockWait = 30 * time.Second
+
 // RunGuardian is what a guardian process runs: the health gate of the
 // update the journal describes — restart into the new version, wait for it
-// to be healthy, commit or roll back.
+// to be healthy, commit or roll back. A guardian launched after another one
+// died takes over where that one stopped: a gate keeps the deadline it
+// had, and a rollback under way is finished.
 func (u *Updater) RunGuardian(ctx context.Context) (Result, error) {
-	// The updater that launched this holds the lock until it returns.
-	var release func()
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if release, err = acquireLock(u.lockPath()); err == nil || !errors.Is(err, ErrLockBusy) || time.Now().After(deadline) {
-			break
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		}
+	if u.cfg.Restarter == nil || u.cfg.Health == nil {
+		return Result{}, errors.New("selfupdate: RunGuardian needs Config.Restarter and Config.Health")
 	}
+	lk, err := u.waitLock(ctx, guardianLockWait)
 	if err != nil {
 		return Result{}, err
 	}
-	defer release()
+	defer lk.release()
 	j, err := readJournal(u.journalPath())
 	if err != nil {
 		return Result{}, err
 	}
-	if j.Phase != PhaseSwitching {
-		return Result{}, fmt.Errorf("selfupdate: guardian: the journal is in phase %q, not %q", j.Phase, PhaseSwitching)
+	if !j.Phase.switched() && j.Phase != PhaseRollingBack {
+		return Result{}, fmt.Errorf("selfupdate: guardian: no update to finish: the journal is in phase %q", j.Phase)
 	}
 	self := procid.Self()
 	j.Guardian = &self
+	if j.Phase == PhaseRollingBack {
+		return u.rollback(ctx, j, errors.New(j.Error))
+	}
 	return u.gate(ctx, j)
+}
+
+// waitLock takes the lock, waiting up to wait for its holder to let go.
+func (u *Updater) waitLock(ctx context.Context, wait time.Duration) (*fileLock, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(wait)
+	for {
+		lk, err := acquireLock(u.lockPath())
+		if err == nil || !errors.Is(err, ErrLockBusy) || time.Now().After(deadline) {
+			return lk, err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // gate restarts into the target and commits it once healthy, or rolls back.
 func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
-	j.Deadline = u.cfg.Now().Add(u.cfg.HealthTimeout)
+	if j.Phase == PhaseSwitching || j.Deadline.IsZero() {
+		j.Deadline = u.cfg.Now().Add(u.cfg.HealthTimeout)
+	}
 	if err := u.advance(&j, PhaseRestarting); err != nil {
 		return u.rollback(ctx, j, err)
 	}
@@ -195,14 +238,22 @@ func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
 	return r, nil
 }
 
-// waitHealthy asks the health checker until it says yes or deadline passes.
+// waitHealthy asks the health checker until it says yes, says the version
+// is not running (ErrNotRunning), or deadline passes. A deadline already
+// past (a gate taken over late) still allows a last check.
 func (u *Updater) waitHealthy(ctx context.Context, version string, deadline time.Time) error {
+	if last := u.cfg.Now().Add(2 * u.cfg.HealthInterval); deadline.Before(last) {
+		deadline = last
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for {
 		err := u.cfg.Health.Check(ctx, version)
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, ErrNotRunning) {
+			return fmt.Errorf("selfupdate: version %s: %w", version, err)
 		}
 		t := time.NewTimer(u.cfg.HealthInterval)
 		select {
@@ -251,23 +302,31 @@ func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result,
 
 // Recover finishes or undoes an update that a crash interrupted, so that
 // current points at a complete version — the old or the new — and the
-// journal says which. Call it at start-up. An update stopped before the
-// switch is aborted (the old version never stopped); one stopped after the
-// switch but before it was proven healthy is rolled back, unless a live
-// guardian is still at it (ErrGuardianActive).
+// journal says which. Call it at start-up, and every few seconds while
+// running: an update stopped before the switch is aborted (the old version
+// never stopped); one after the switch but not yet proven healthy is left
+// to its guardian while one lives (ErrGuardianActive), given a new
+// guardian when it has died and a Launcher is configured (ErrGuardianActive
+// too), and else rolled back here. With the journal finished it only checks
+// current, writing nothing; while another process holds the update lock it
+// returns ErrLockBusy.
 func (u *Updater) Recover(ctx context.Context) (Result, error) {
 	if u.cfg.Restarter == nil || u.cfg.Health == nil {
 		return Result{}, errors.New("selfupdate: Recover needs Config.Restarter and Config.Health")
 	}
-	release, err := acquireLock(u.lockPath())
+	if j, err := readJournal(u.journalPath()); err == nil && j.Phase.finished() {
+		return Result{}, u.ensureCurrent()
+	}
+	lk, err := acquireLock(u.lockPath())
 	if err != nil {
 		return Result{}, err
 	}
-	defer release()
+	defer lk.release()
 	j, err := readJournal(u.journalPath())
 	return u.recover(ctx, j, err)
 }
 
+// recover is Recover with the lock held.
 func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, error) {
 	if err != nil { // an unreadable journal: make sure current is sound
 		return Result{}, u.ensureCurrent()
@@ -275,10 +334,15 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 	if j.Phase.finished() {
 		return Result{}, u.ensureCurrent()
 	}
-	if j.Guardian != nil && j.Guardian.Running() && j.Guardian.PID != os.Getpid() {
-		return Result{}, ErrGuardianActive
-	}
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
+		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
+			return Result{}, ErrGuardianActive
+		}
+		if u.cfg.Launcher != nil {
+			if err := u.launchGuardian(ctx, &j); err == nil {
+				return Result{}, ErrGuardianActive
+			}
+		}
 		return u.rollback(ctx, j, errors.New("selfupdate: interrupted before the new version proved healthy"))
 	}
 	// Before the switch: the old version still runs.

@@ -6,13 +6,18 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestUpdateSucceeds(t *testing.T) {
@@ -145,7 +150,7 @@ func TestSignedManifest(t *testing.T) {
 	s := newSetup(t)
 	s.cfg.PublicKeys = []ed25519.PublicKey{otherPub, pub}
 	sign(s, s.repo.publish(t, `"ManifestVersion":5,"Expires":"`+future+`",`, rels...))
-	if _, err := s.updater(t).Check(context.Background()); err != nil {
+	if _, err := s.updater(t).check(context.Background(), true); err != nil {
 		t.Fatalf("good signature: %v", err)
 	}
 	// A lower version after 5 was seen: a rollback attack.
@@ -209,7 +214,7 @@ func TestLockHeldByLiveProcess(t *testing.T) {
 	s := newSetup(t)
 	s.repo.publish(t, "", offer{version: "1.0.0", status: "Deprecated", conf: "ok"}, offer{version: "2.0.0", status: "Active", conf: "ok"})
 	u := s.updater(t)
-	unlock, err := acquireLock(filepath.Join(s.cfg.StateDir, "update.lock")) // held by this live process
+	lk, err := acquireLock(filepath.Join(s.cfg.StateDir, "update.lock")) // held by this live process
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +222,11 @@ func TestLockHeldByLiveProcess(t *testing.T) {
 	if !errors.Is(err, ErrLockBusy) || r.Code != "UpdateFailed_SelfUpdate_ErrorUpdaterLockBusy" || s.current(t) != "1.0.0" {
 		t.Errorf("Update under a held lock: %+v, %v", r, err)
 	}
-	unlock()
-	// A lock left by a dead process is taken over.
-	os.WriteFile(filepath.Join(s.cfg.StateDir, "update.lock"), []byte(`{"holder":{"pid":999999999,"start_ticks":1,"boot_id":"x"},"expires":"2999-01-01T00:00:00Z"}`), 0o600)
+	lk.release()
+	// What a dead holder left in the file holds nothing.
+	os.WriteFile(filepath.Join(s.cfg.StateDir, "update.lock"), []byte(`{"pid":999999999,"start_ticks":1,"boot_id":"x"}`), 0o600)
 	if r, err := u.Update(context.Background()); err != nil || r.Code != "UpdateSucceeded_SelfUpdate-2.0.0" {
-		t.Errorf("Update over a stale lock: %+v, %v", r, err)
+		t.Errorf("Update over a stale lock file: %+v, %v", r, err)
 	}
 }
 
@@ -252,14 +257,78 @@ func TestManifestETagCache(t *testing.T) {
 	s.repo.publish(t, "", offer{version: "1.0.0", status: "Active", conf: "ok"})
 	u := s.updater(t)
 	for range 2 {
-		if _, err := u.Check(context.Background()); err != nil {
-			t.Fatal(err)
+		if r, err := u.Update(context.Background()); err != nil || r.Code != "" {
+			t.Fatalf("Update with nothing to do = %+v, %v", r, err)
 		}
 	}
 	s.repo.mu.Lock()
 	conditional := s.repo.conditional
 	s.repo.mu.Unlock()
 	if conditional != 1 {
-		t.Errorf("%d conditional requests, want the second check to send If-None-Match", conditional)
+		t.Errorf("%d conditional requests, want the second update check to send If-None-Match", conditional)
 	}
+}
+
+// TestCheckWritesNothing: a dry run changes nothing anywhere — no state
+// directory, no manifest cache, no trust ratchet, no versions directory.
+func TestCheckWritesNothing(t *testing.T) {
+	s := newSetup(t)
+	priv, pub := testKeys(t)
+	s.cfg.PublicKeys = []ed25519.PublicKey{pub}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	m := s.repo.publish(t, `"ManifestVersion":7,"Expires":"`+future+`",`, offer{version: "1.0.0", status: "Deprecated", conf: "ok"}, offer{version: "2.0.0", status: "Active", conf: "ok"})
+	sig, err := Sign(m, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.repo.put("/ssm-agent-manifest.json.sig", sig)
+	os.RemoveAll(s.cfg.StateDir)
+	os.RemoveAll(filepath.Join(s.cfg.InstallDir, "versions", "2.0.0"))
+	before := treeOf(t, filepath.Dir(s.cfg.StateDir))
+	plan, err := s.updater(t).Check(context.Background())
+	if err != nil || plan == nil || plan.Decision.Target == nil || plan.Decision.Target.Version.String() != "2.0.0" {
+		t.Fatalf("Check = %+v, %v", plan, err)
+	}
+	if diff := cmp.Diff(before, treeOf(t, filepath.Dir(s.cfg.StateDir))); diff != "" {
+		t.Errorf("Check changed the tree (-before +after):\n%s", diff)
+	}
+	// The ratchet moves with a real check, not a dry run.
+	if _, err := s.updater(t).Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loadTrust(filepath.Join(s.cfg.StateDir, "trust.json"))
+	if err != nil || st.HighestManifestVersion != 7 {
+		t.Errorf("trust after Update = %+v, %v; want manifest version 7", st, err)
+	}
+}
+
+// treeOf describes every file under dir: its mode, and its content or
+// link target.
+func treeOf(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	tree := make(map[string]string)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		desc := fi.Mode().String()
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			desc += " -> " + l
+		case fi.Mode().IsRegular():
+			b, _ := os.ReadFile(p)
+			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		tree[p] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }

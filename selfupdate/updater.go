@@ -29,11 +29,18 @@ type HealthChecker interface {
 
 // A Launcher starts the guardian: a process that survives the restart (the
 // old binary, detached) and calls Updater.RunGuardian to restart into the
-// new version, check it, and commit or roll back. Without a Launcher that
-// is done in the updating process itself, which then must survive the
-// restart.
+// new version, check it, and commit or roll back. Launch returns the
+// guardian's process id, which the journal records: while that process
+// lives no second guardian is started. Without a Launcher the gate runs in
+// the updating process itself, which then must survive the restart.
+//
+// An update after its switch is never left without a guardian: Recover
+// (at start-up, and whenever it is called again, as a running core should
+// every few seconds) launches a new one when the journal's guardian has
+// died, and the new one takes over where the other stopped, within the
+// same health deadline.
 type Launcher interface {
-	Launch(ctx context.Context) error
+	Launch(ctx context.Context) (pid int, err error)
 }
 
 // Defaults of Config.
@@ -138,12 +145,21 @@ func New(cfg Config) (*Updater, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "downloads"), filepath.Join(cfg.InstallDir, "versions")} {
+	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}}, nil
+}
+
+// ensureDirs makes the state and install directories an update writes to.
+// New does not, so that Check writes nothing anywhere.
+func (u *Updater) ensureDirs() error {
+	for _, d := range []string{u.cfg.StateDir, filepath.Join(u.cfg.StateDir, "downloads")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("selfupdate: %w", err)
+			return fmt.Errorf("selfupdate: %w", err)
 		}
 	}
-	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}}, nil
+	if err := os.MkdirAll(filepath.Join(u.cfg.InstallDir, "versions"), 0o755); err != nil {
+		return fmt.Errorf("selfupdate: %w", err)
+	}
+	return nil
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -168,12 +184,18 @@ type Plan struct {
 	URL string
 }
 
-// Check fetches and verifies the manifest and decides, changing nothing.
-func (u *Updater) Check(ctx context.Context) (*Plan, error) {
+// Check fetches and verifies the manifest and decides, writing nothing
+// anywhere: the manifest cache and the highest manifest version seen
+// (PublicKeys) are read, not advanced; only Update advances them.
+func (u *Updater) Check(ctx context.Context) (*Plan, error) { return u.check(ctx, false) }
+
+// check is Check; with persist, an accepted manifest is cached and the
+// trust state advanced.
+func (u *Updater) check(ctx context.Context, persist bool) (*Plan, error) {
 	if u.cfg.ManifestURL == "" {
 		return nil, errors.New("selfupdate: Config.ManifestURL is empty")
 	}
-	m, err := u.fetchManifest(ctx)
+	m, err := u.fetchManifest(ctx, persist)
 	if err != nil {
 		return nil, err
 	}
@@ -190,10 +212,12 @@ func (u *Updater) Check(ctx context.Context) (*Plan, error) {
 	return plan, nil
 }
 
-// fetchManifest downloads, verifies and parses the manifest. The last one
-// fetched is kept with its ETag, and sent as If-None-Match: an unchanged
-// manifest is not downloaded again (it is verified again all the same).
-func (u *Updater) fetchManifest(ctx context.Context) (*manifest.Manifest, error) {
+// fetchManifest downloads, verifies and parses the manifest. With persist,
+// the one fetched is kept with its ETag, which later fetches send as
+// If-None-Match: an unchanged manifest is not downloaded again (it is
+// verified again all the same), and the highest signed manifest version
+// seen is saved.
+func (u *Updater) fetchManifest(ctx context.Context, persist bool) (*manifest.Manifest, error) {
 	cachePath := filepath.Join(u.cfg.StateDir, "manifest.json")
 	etagPath := cachePath + ".etag"
 	var etag string
@@ -209,7 +233,7 @@ func (u *Updater) fetchManifest(ctx context.Context) (*manifest.Manifest, error)
 		data = cached
 	case err != nil:
 		return nil, err
-	case newTag != "":
+	case persist && newTag != "":
 		if atomicfile.WriteFile(cachePath, data, 0o600) == nil {
 			atomicfile.WriteFile(etagPath, []byte(newTag), 0o600)
 		}
@@ -227,7 +251,7 @@ func (u *Updater) fetchManifest(ctx context.Context) (*manifest.Manifest, error)
 		if err != nil {
 			return nil, err
 		}
-		if version > st.HighestManifestVersion {
+		if persist && version > st.HighestManifestVersion {
 			st.HighestManifestVersion = version
 			if err := saveTrust(u.trustPath(), st); err != nil {
 				return nil, err

@@ -89,6 +89,49 @@ type UpdateReply struct {
 	Guardian bool   `json:"guardian,omitempty"` // a guardian is finishing the update
 }
 
+// HandoverReply is what POST /handover answers: the core's pid, and
+// whether it execs the version current points at in place (Unix) rather
+// than exiting for another process to start it.
+type HandoverReply struct {
+	PID  int  `json:"pid"`
+	Exec bool `json:"exec"`
+}
+
+// Limits of control requests: their bodies are a few small fields.
+const (
+	maxControlBody   = 4 << 10
+	maxControlHeader = 16 << 10
+)
+
+// decodeRequest reads a control request's JSON body, of at most
+// maxControlBody bytes, into v; an empty body is v's zero value when
+// allowEmpty. It answers a bad request itself, without echoing it.
+func decodeRequest(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) && allowEmpty {
+		return true
+	}
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("request body over %d bytes", maxControlBody), http.StatusRequestEntityTooLarge)
+	default:
+		msg := err.Error()
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		http.Error(w, "want a JSON object: "+strings.ToValidUTF8(msg, "?"), http.StatusBadRequest)
+	}
+	return false
+}
+
 // ResultRequest is the body of POST /result.
 type ResultRequest struct {
 	Code   string `json:"code"`

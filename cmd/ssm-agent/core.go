@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,12 +30,14 @@ type core struct {
 	cfg      Config
 	log      *slog.Logger
 	started  time.Time
-	self     string // the executable the core runs
+	self     string   // the executable the core runs
+	env      []string // the environment it was started with
 	pipeline *telemetry.Pipeline
 	sup      *supervisor.Supervisor
 	updater  *selfupdate.Updater
 	stop     context.CancelFunc
 	handover atomic.Bool
+	running  atomic.Bool // the workers are supervised
 	v3cores  map[[2]string]*ssmv3.Core // by health and termination socket
 	managed  bool                      // under a service manager that restarts the core
 	updateMu sync.Mutex                // serialises update requests
@@ -46,7 +45,7 @@ type core struct {
 }
 
 func runCore(s streams, g *globals) int {
-	c := &core{g: g, started: time.Now(), log: slog.New(slog.NewTextHandler(s.stderr, nil))}
+	c := &core{g: g, started: time.Now(), env: os.Environ(), log: slog.New(slog.NewTextHandler(s.stderr, nil))}
 	cfg, warnings, err := loadConfig(g.config)
 	if err != nil {
 		return failure(s, "core", err)
@@ -72,13 +71,8 @@ func runCore(s streams, g *globals) int {
 	defer stop()
 	c.stop = stop
 
-	// An update that a crash interrupted is finished or undone first.
-	if c.updater, err = c.newUpdater(); err != nil {
-		c.log.Warn("self-update is unavailable", "err", err)
-	} else if _, err := c.updater.Recover(ctx); err != nil && !errors.Is(err, selfupdate.ErrGuardianActive) {
-		c.log.Warn("recovering the last update", "err", err)
-	}
-
+	// The control socket first: while another core answers on it, this
+	// one must touch nothing of the data directory.
 	ctl, err := listenControl(g.dataDir)
 	if err != nil {
 		return failure(s, "core", err)
@@ -91,6 +85,14 @@ func runCore(s streams, g *globals) int {
 		return failure(s, "core", err)
 	}
 	c.record(telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart})
+
+	// An update that a crash interrupted is finished or undone before the
+	// workers start; its result is recorded, telemetry being up.
+	if c.updater, err = c.newUpdater(); err != nil {
+		c.log.Warn("self-update is unavailable", "err", err)
+	} else {
+		c.recoverUpdate(ctx)
+	}
 	c.reportJournal()
 
 	if err := c.startSupervisor(); err != nil {
@@ -102,16 +104,17 @@ func runCore(s streams, g *globals) int {
 	supCtx, supCancel := context.WithCancel(context.Background())
 	supDone := make(chan struct{})
 	go func() { c.sup.Serve(supCtx); close(supDone) }()
+	c.running.Store(true)
 
-	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxControlHeader}
 	go srv.Serve(ctl)
 
 	updCtx, updCancel := context.WithCancel(ctx)
 	updDone := make(chan struct{})
 	go func() {
 		defer close(updDone)
-		if c.cfg.Agent.SelfUpdate && c.updater != nil {
-			c.serveUpdates(updCtx)
+		if c.updater != nil {
+			c.guardUpdates(updCtx)
 		}
 	}()
 
@@ -122,7 +125,8 @@ func runCore(s streams, g *globals) int {
 	<-ctx.Done()
 	notifier.send("STOPPING=1")
 	<-watchdogDone
-	if c.handover.Load() {
+	handover := c.handover.Load()
+	if handover {
 		c.log.Info("handing over to the next core: the workers keep running")
 		c.sup.Detach()
 	} else {
@@ -139,8 +143,24 @@ func runCore(s streams, g *globals) int {
 	// The control socket goes last: while it answers, a next core (and
 	// the update guardian) knows this one still holds the data directory.
 	srv.Close()
+	if handover && canExec {
+		return c.execCurrent()
+	}
 	c.log.Info("stopped")
 	return exitOK
+}
+
+// execCurrent replaces this process with the version current points at:
+// the handover of an update keeps the core's pid (and its service
+// manager's view of it), and leaves no moment without a core.
+func (c *core) execCurrent() int {
+	path, err := currentBinary(c.g.installDir)
+	if err == nil {
+		c.log.Info("handing over: running the version current points at", "path", path)
+		err = execSelf(path, os.Args, c.env)
+	}
+	c.log.Error("handing over to the next core", "err", err)
+	return exitFailure
 }
 
 // record records a telemetry event, logging a failure.
@@ -257,15 +277,14 @@ func (c *core) handler() http.Handler {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.status()) })
 	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
 		var req UpdateRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-			http.Error(w, "want a JSON update request: "+err.Error(), http.StatusBadRequest)
+		if !decodeRequest(w, r, &req, true) {
 			return
 		}
 		writeJSON(w, c.updateNow(r.Context(), req.ManifestURL))
 	})
 	mux.HandleFunc("POST /handover", func(w http.ResponseWriter, r *http.Request) {
 		c.handover.Store(true)
-		writeJSON(w, map[string]int{"pid": os.Getpid()})
+		writeJSON(w, HandoverReply{PID: os.Getpid(), Exec: canExec})
 		go c.stop()
 	})
 	mux.HandleFunc("POST /workers/restart", func(w http.ResponseWriter, r *http.Request) {
@@ -278,7 +297,10 @@ func (c *core) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
 		var req ResultRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Code == "" {
+		if !decodeRequest(w, r, &req, false) {
+			return
+		}
+		if req.Code == "" {
 			http.Error(w, "want a JSON result with a code", http.StatusBadRequest)
 			return
 		}

@@ -119,22 +119,25 @@ func TestAgentSelfUpdate(t *testing.T) {
 		r.publish(t, "3.2.0.0", good, "")
 		a := newAgent(t, old, updateConfigJSON(r.manifestURL(), 60))
 		a.start()
+		before := a.waitHealthy("3.1.0.0", 10*time.Second)
 		out, errOut, err := a.run("update", "--now")
 		if err != nil || !strings.Contains(out, "updated 3.1.0.0 to 3.2.0.0: UpdateSucceeded_SelfUpdate-3.2.0.0") {
 			t.Fatalf("update --now = %v\nstdout: %s\nstderr: %s\ncore: %s", err, out, errOut, a.output())
 		}
+		// The handover execs the new version in place: the same process,
+		// never a moment without a core.
 		select {
 		case err := <-a.done:
-			if err != nil {
-				t.Errorf("the old core exited with %v after the handover", err)
-			}
+			t.Errorf("the core exited (%v) at the handover; want it to exec the new version", err)
 			a.done = nil
-		case <-time.After(10 * time.Second):
-			t.Errorf("the old core still runs after the update")
+		default:
 		}
 		st := a.waitHealthy("3.2.0.0", 30*time.Second)
 		if st.Update.LastResult != "UpdateSucceeded_SelfUpdate-3.2.0.0" || st.Update.Phase != "committed" {
 			t.Errorf("status after the update: %+v", st.Update)
+		}
+		if st.PID != before.PID {
+			t.Errorf("core pid %d after the update, want %d (exec in place)", st.PID, before.PID)
 		}
 		newExe := filepath.Join(a.dir, "install", "versions", "3.2.0.0", "ssm-agent")
 		a.waitFor("the worker restarted on the new binary", 20*time.Second, func() (bool, string) {

@@ -2,12 +2,12 @@
 
 package main
 
-import (
-	"os"
-	"syscall"
-)
+import "syscall"
 
-// execSelf replaces this process with path, run with args[1:].
-func execSelf(path string, args []string) error {
-	return syscall.Exec(path, append([]string{path}, args[1:]...), os.Environ())
+// canExec says whether a core can replace itself with another version.
+const canExec = true
+
+// execSelf replaces this process with path, run with args[1:] and env.
+func execSelf(path string, args, env []string) error {
+	return syscall.Exec(path, append([]string{path}, args[1:]...), env)
 }

@@ -2,8 +2,11 @@ package main
 
 import "errors"
 
-// execSelf cannot replace a process on Windows: the service manager
-// restarts the service instead.
-func execSelf(path string, args []string) error {
+// canExec says whether a core can replace itself with another version:
+// not on Windows, where the service manager (or the guardian) starts the
+// next core once this one has exited.
+const canExec = false
+
+func execSelf(path string, args, env []string) error {
 	return errors.New("restarting into another version needs the service manager on Windows")
 }

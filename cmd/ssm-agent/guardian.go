@@ -87,46 +87,88 @@ type guardian struct {
 	managed bool // a service manager restarts the core
 	log     *slog.Logger
 	u       *selfupdate.Updater
+	core    procid.ID // the core last seen, or started
 }
 
-// Restart hands the running core over — it exits, leaving its workers to
-// the next core — and, without a service manager, starts the version
-// current points at, detached.
+// Restart has the version current points at run as the core. A core that
+// answers is handed over: it lets its workers be and execs that version in
+// place (on Windows it exits, and the next core is started here). With no
+// core at all, the service manager starts one, or else the guardian does,
+// detached.
 func (gd *guardian) Restart(ctx context.Context, v string) error {
-	var st Status
-	if err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st); err == nil {
-		old := procid.Of(st.PID)
-		gd.log.Info("handing the core over", "pid", st.PID, "version", st.Version, "next", v)
-		if err := callCore(ctx, gd.g.dataDir, "POST", "/handover", nil, nil); err != nil {
-			return fmt.Errorf("handing over core %d: %w", st.PID, err)
+	ctx, cancel := context.WithTimeout(ctx, handoverTimeout)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	handedOver, launched := false, false
+	for {
+		var st Status
+		err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st)
+		switch {
+		case err == nil && st.Version == v:
+			gd.core = procid.Of(st.PID)
+			return nil
+		case err == nil && !handedOver:
+			gd.core = procid.Of(st.PID)
+			gd.log.Info("handing the core over", "pid", st.PID, "version", st.Version, "next", v)
+			var hr HandoverReply
+			if err := callCore(ctx, gd.g.dataDir, "POST", "/handover", nil, &hr); err != nil {
+				return fmt.Errorf("handing over core %d: %w", st.PID, err)
+			}
+			handedOver = true
+			if !hr.Exec {
+				if err := waitExit(ctx, gd.g.dataDir, gd.core, handoverTimeout); err != nil {
+					return fmt.Errorf("handing over core %d: %w", st.PID, err)
+				}
+			}
+		case err == nil || gd.core.Running():
+			// The core is on its way: exec'ing, stopping or starting.
+		case gd.managed:
+			gd.log.Info("the service manager restarts the core", "version", v)
+			return nil
+		case !launched:
+			if err := gd.launchCore(ctx, v); err != nil {
+				return err
+			}
+			launched = true
 		}
-		if err := waitExit(ctx, gd.g.dataDir, old, handoverTimeout); err != nil {
-			return fmt.Errorf("handing over core %d: %w", st.PID, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no core runs %s within %s", v, handoverTimeout)
+		case <-t.C:
 		}
 	}
-	if gd.managed {
-		gd.log.Info("the service manager restarts the core", "version", v)
-		return nil
-	}
+}
+
+// launchCore starts the version current points at, detached.
+func (gd *guardian) launchCore(ctx context.Context, v string) error {
 	path, err := currentBinary(gd.g.installDir)
 	if err != nil {
 		return err
 	}
-	l := &detachedLauncher{
-		path:    path,
-		args:    globalArgs(gd.g),
-		logPath: filepath.Join(gd.g.logDir, "ssm-agent.log"),
-	}
+	l := &detachedLauncher{path: path, args: globalArgs(gd.g), logPath: filepath.Join(gd.g.logDir, "ssm-agent.log")}
 	gd.log.Info("starting the core", "version", v, "path", l.path, "log", l.logPath)
-	return l.Launch(ctx)
+	pid, err := l.Launch(ctx)
+	if err != nil {
+		return err
+	}
+	gd.core = procid.Of(pid)
+	return nil
 }
 
 // Check says whether the core that answers runs version v with every
-// worker up and ready.
+// worker up and ready. A core that has exited will not become healthy:
+// with no service manager to start it again, that ends the wait at once.
 func (gd *guardian) Check(ctx context.Context, v string) error {
 	var st Status
 	if err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st); err != nil {
+		if !gd.managed && gd.core.StartTicks > 0 && !gd.core.Running() && !controlAnswers(gd.g.dataDir) {
+			return fmt.Errorf("core %d has exited: %w", gd.core.PID, selfupdate.ErrNotRunning)
+		}
 		return err
+	}
+	if st.PID != gd.core.PID {
+		gd.core = procid.Of(st.PID)
 	}
 	switch {
 	case st.Version != v:

@@ -89,7 +89,72 @@ func (c *core) newUpdater() (*selfupdate.Updater, error) {
 	}
 	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
 	cfg.OnResult = c.onResult
+	cfg.Launcher = c.guardianLauncher()
 	return selfupdate.New(cfg)
+}
+
+// guardianLauncher launches a guardian: the binary of the journal's source
+// version (the one known to work) when the layout has it, else this one.
+func (c *core) guardianLauncher() *detachedLauncher {
+	args := append(globalArgs(c.g), "update", "guardian")
+	if c.managed {
+		args = append(args, "--service-manager", "systemd")
+	}
+	return &detachedLauncher{path: c.self, args: args, logPath: filepath.Join(c.g.logDir, "guardian.log"),
+		pick: func() string {
+			if c.updater == nil {
+				return c.self
+			}
+			j, err := c.updater.Journal()
+			if err != nil || j.Source == "" {
+				return c.self
+			}
+			l := c.updater.Layout()
+			if _, err := l.Complete(j.Source); err != nil {
+				return c.self
+			}
+			return filepath.Join(l.VersionDir(j.Source), binaryName())
+		}}
+}
+
+// recoverUpdate finishes or undoes an interrupted update (Recover), or
+// sees that a guardian is at it.
+func (c *core) recoverUpdate(ctx context.Context) {
+	_, err := c.updater.Recover(ctx)
+	if err != nil && !errors.Is(err, selfupdate.ErrGuardianActive) && !errors.Is(err, selfupdate.ErrLockBusy) && ctx.Err() == nil {
+		c.log.Warn("recovering the last update", "err", err)
+	}
+}
+
+// guardInterval is how often a running core makes sure that an unproven
+// update has a live guardian, and records results a guardian could not
+// tell it.
+const guardInterval = time.Second
+
+// guardUpdates runs the scheduled self-update (when Agent.SelfUpdate is
+// on) and, whatever the schedule, keeps an update under way guarded: a
+// guardian that dies is replaced, so that killing it at any moment still
+// ends with a core on a complete version and the result recorded.
+func (c *core) guardUpdates(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c.cfg.Agent.SelfUpdate {
+			c.serveUpdates(ctx)
+		}
+	}()
+	t := time.NewTicker(guardInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-t.C:
+			c.recoverUpdate(ctx)
+			c.reportJournal()
+		}
+	}
 }
 
 // fullUpdater makes the updater that updates: with the manifest URL (the
@@ -123,12 +188,8 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	cfg.ManifestURL = strings.ReplaceAll(cfg.ManifestURL, "{Region}", cfg.Region)
 	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
 	cfg.OnResult = c.onResult
-	args := append(globalArgs(c.g), "update", "guardian")
-	if c.managed {
-		args = append(args, "--service-manager", "systemd")
-	}
-	// The guardian is the running binary, which the update keeps.
-	cfg.Launcher = &detachedLauncher{path: c.self, args: args, logPath: filepath.Join(c.g.logDir, "guardian.log")}
+	// The guardian is the source version's binary, which the update keeps.
+	cfg.Launcher = c.guardianLauncher()
 	up, err := selfupdate.New(cfg)
 	if err != nil {
 		return nil, err
@@ -145,15 +206,20 @@ type detachedLauncher struct {
 	path    string
 	args    []string
 	logPath string
+	pick    func() string // when set, chooses the path at each launch
 }
 
-func (d *detachedLauncher) Launch(ctx context.Context) error {
+func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
 	log, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer log.Close() // the command has its own copy
-	cmd := selfupdate.DetachedCommand{Path: d.path, Args: d.args, Stdout: log, Stderr: log}
+	path := d.path
+	if d.pick != nil {
+		path = d.pick()
+	}
+	cmd := selfupdate.DetachedCommand{Path: path, Args: d.args, Stdout: log, Stderr: log}
 	return cmd.Launch(ctx)
 }
 
@@ -193,13 +259,21 @@ func globalArgs(g *globals) []string {
 	return args
 }
 
-// selfRestarter is the core's Restarter, for what Recover undoes at start:
-// the running version needs no restart; another one is exec'd in place of
-// this process (current already points at it), which recovers again.
+// selfRestarter is the core's Restarter, for what Recover undoes itself
+// (when no guardian can be launched): the running version needs no
+// restart; another one replaces this process (current already points at
+// it) and recovers again — at once before the workers start, else through
+// the handover, which leaves the workers running.
 type selfRestarter struct{ c *core }
 
 func (r selfRestarter) Restart(ctx context.Context, v string) error {
 	if v == version {
+		return nil
+	}
+	if r.c.running.Load() {
+		r.c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
+		r.c.handover.Store(true)
+		r.c.stop()
 		return nil
 	}
 	path, err := currentBinary(r.c.g.installDir)
@@ -207,7 +281,7 @@ func (r selfRestarter) Restart(ctx context.Context, v string) error {
 		return err
 	}
 	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
-	return execSelf(path, os.Args)
+	return execSelf(path, os.Args, r.c.env)
 }
 
 // selfHealth is the core's HealthChecker: its own version is healthy, as
