@@ -37,7 +37,7 @@ type core struct {
 	updater  *selfupdate.Updater
 	stop     context.CancelFunc
 	handover atomic.Bool
-	running  atomic.Bool // the workers are supervised
+	running  atomic.Bool               // the workers are supervised
 	v3cores  map[[2]string]*ssmv3.Core // by health and termination socket
 	managed  bool                      // under a service manager that restarts the core
 	updateMu sync.Mutex                // serialises update requests
