@@ -1,0 +1,165 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssmkit/ssmkit/manifest"
+	"github.com/ssmkit/ssmkit/selfupdate"
+)
+
+// guardians returns the pids of the agent's live update guardians.
+func (a *agent) guardians() []int {
+	var pids []int
+	for pid, cmdline := range a.processes() {
+		if strings.Contains(cmdline, "update guardian") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// journal reads the update journal.
+func (a *agent) journal() selfupdate.Journal {
+	u, err := selfupdate.New(selfupdate.Config{Current: manifest.MustParseVersion("1.0.0"), Platform: manifest.Platform{Name: "linux", Arch: "amd64"}, InstallDir: filepath.Join(a.dir, "install"), StateDir: filepath.Join(a.dir, "data", "update")})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	j, _ := u.Journal()
+	return j
+}
+
+// resultLines returns the audit lines of update results.
+func (a *agent) resultLines() []string {
+	var lines []string
+	for _, l := range a.audit() {
+		if strings.HasPrefix(l, "agent_update_result ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// TestAgentUpdateSurvivesKills kills the guardian, the new core, or both
+// one after the other, at moments of an update, with no service manager to
+// restart anything: each run ends, within the health deadline, with a core
+// on a complete version — the one current points at — and exactly one
+// result recorded.
+func TestAgentUpdateSurvivesKills(t *testing.T) {
+	old := agentBinary(t, "3.1.0.0")
+	newBin, err := os.ReadFile(agentBinary(t, "3.2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg := agentPackage(t, newBin)
+	const healthTimeout = 8
+	for _, tt := range []struct {
+		name string
+		kill func(t *testing.T, a *agent)
+	}{
+		{"guardian-at-once", func(t *testing.T, a *agent) {
+			a.kill(a.waitGuardian(nil))
+		}},
+		{"guardian-after-handover", func(t *testing.T, a *agent) {
+			g := a.waitGuardian(nil)
+			a.waitVersion("3.2.0.0")
+			a.kill(g)
+		}},
+		{"new-core", func(t *testing.T, a *agent) {
+			a.waitVersion("3.2.0.0")
+			a.kill(a.cmd.Process.Pid)
+		}},
+		{"guardian-then-new-core", func(t *testing.T, a *agent) {
+			g := a.waitGuardian(nil)
+			a.waitVersion("3.2.0.0")
+			a.kill(g)
+			a.waitGuardian(map[int]bool{g: true}) // its replacement
+			a.kill(a.cmd.Process.Pid)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newReleases(t)
+			r.publish(t, "3.2.0.0", pkg, "")
+			a := newAgent(t, old, updateConfigJSON(r.manifestURL(), healthTimeout))
+			a.start()
+			if out, errOut, err := a.run("update", "--now", "--wait", "0"); err != nil || !strings.Contains(out, "updating 3.1.0.0 to 3.2.0.0") {
+				t.Fatalf("update --now --wait 0 = %v\n%s%s", err, out, errOut)
+			}
+			killed := time.Now()
+			tt.kill(t, a)
+			var st Status
+			a.waitFor("a healthy core on current with the update ended", (healthTimeout+20)*time.Second, func() (bool, string) {
+				var err error
+				if st, err = a.status(); err != nil {
+					return false, err.Error()
+				}
+				j := a.journal()
+				return st.Healthy && st.Version == a.current() && j.Finished() && len(a.resultLines()) > 0,
+					fmt.Sprintf("core %s healthy=%v, current %s, journal %s %s, results %q", st.Version, st.Healthy, a.current(), j.Phase, j.Result, a.resultLines())
+			})
+			j := a.journal()
+			if _, err := os.Stat(filepath.Join(a.dir, "install", "versions", st.Version, ".ssmkit-complete.json")); err != nil {
+				t.Errorf("the running version %s is not complete: %v", st.Version, err)
+			}
+			want := "UpdateSucceeded_SelfUpdate-3.2.0.0"
+			if st.Version == "3.1.0.0" {
+				want = "UpdateFailed_SelfUpdate_InstallRollback_"
+			}
+			// Every process that could have recorded it has had time to.
+			a.waitFor("the guardians gone", 20*time.Second, func() (bool, string) {
+				return len(a.guardians()) == 0, fmt.Sprint(a.processes())
+			})
+			lines := a.resultLines()
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "agent_update_result "+want) || !strings.HasPrefix(j.Result, want) {
+				t.Errorf("journal result %q; audit result lines %q; want exactly one %s…", j.Result, lines, want)
+			}
+			if n := len(a.workers()); n != 1 {
+				t.Errorf("%d worker processes, want 1: %v", n, a.processes())
+			}
+			t.Logf("ended on %s (core %d, first %d), %s after the first kill; journal %+v", st.Version, st.PID, a.cmd.Process.Pid, time.Since(killed).Round(time.Millisecond), j)
+		})
+	}
+}
+
+// waitGuardian waits for a live guardian not in except and returns it.
+func (a *agent) waitGuardian(except map[int]bool) int {
+	a.t.Helper()
+	var pid int
+	a.waitFor("a guardian", 20*time.Second, func() (bool, string) {
+		for _, g := range a.guardians() {
+			if !except[g] {
+				pid = g
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(a.processes())
+	})
+	return pid
+}
+
+// waitVersion waits until the core answers with version v.
+func (a *agent) waitVersion(v string) {
+	a.t.Helper()
+	a.waitFor("the core on "+v, 20*time.Second, func() (bool, string) {
+		st, err := a.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Version == v, st.Version
+	})
+}
+
+func (a *agent) kill(pid int) {
+	a.t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		a.t.Fatalf("kill %d: %v", pid, err)
+	}
+}
