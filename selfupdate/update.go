@@ -334,6 +334,11 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 	if j.Phase.finished() {
 		return Result{}, u.ensureCurrent()
 	}
+	if j.Phase == PhaseSwitching {
+		if cur, err := u.layout.Current(); err != nil || cur != j.Target {
+			j.Phase = PhaseStaging // the switch never happened
+		}
+	}
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
 		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
 			return Result{}, ErrGuardianActive

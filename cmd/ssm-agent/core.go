@@ -283,6 +283,13 @@ func (c *core) handler() http.Handler {
 		writeJSON(w, c.updateNow(r.Context(), req.ManifestURL))
 	})
 	mux.HandleFunc("POST /handover", func(w http.ResponseWriter, r *http.Request) {
+		if canExec {
+			// Nothing is stopped unless the next version can be run.
+			if err := checkExecutable(currentBinary(c.g.installDir)); err != nil {
+				http.Error(w, "no handover: "+err.Error(), http.StatusConflict)
+				return
+			}
+		}
 		c.handover.Store(true)
 		writeJSON(w, HandoverReply{PID: os.Getpid(), Exec: canExec})
 		go c.stop()

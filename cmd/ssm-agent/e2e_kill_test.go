@@ -3,7 +3,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +164,99 @@ func (a *agent) kill(pid int) {
 	a.t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		a.t.Fatalf("kill %d: %v", pid, err)
+	}
+}
+
+// TestAgentStartsAfterInterruptedUpdate starts the core over the journal
+// an update killed before its switch leaves: it starts (no panic), aborts
+// the update, and records its result once — also across a second start.
+func TestAgentStartsAfterInterruptedUpdate(t *testing.T) {
+	bin := agentBinary(t, "3.1.0.0")
+	for _, phase := range []selfupdate.Phase{selfupdate.PhaseDownloading, selfupdate.PhaseUnpacking, selfupdate.PhaseStaging, selfupdate.PhaseSwitching} {
+		t.Run(string(phase), func(t *testing.T) {
+			t.Parallel()
+			a := newAgent(t, bin, "")
+			state := filepath.Join(a.dir, "data", "update")
+			os.MkdirAll(state, 0o700)
+			b, _ := json.Marshal(selfupdate.Journal{Phase: phase, Source: "3.1.0.0", Target: "3.2.0.0", File: "f.tar.gz", Attempts: 1})
+			if err := os.WriteFile(filepath.Join(state, "update.json"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			const want = "agent_update_result UpdateFailed_SelfUpdate_ErrorInstallFailed-3.2.0.0 3.1.0.0 "
+			for start := range 2 {
+				a.start()
+				a.waitFor("the result in the audit log", 10*time.Second, func() (bool, string) {
+					return a.auditHas(want), strings.Join(a.audit(), "\n")
+				})
+				if err := a.stop(); err != nil {
+					t.Fatalf("start %d: the core exited with %v\n%s", start, err, a.output())
+				}
+				if strings.Contains(a.output(), "panic") {
+					t.Fatalf("start %d: %s", start, a.output())
+				}
+			}
+			if lines := a.resultLines(); len(lines) != 1 {
+				t.Errorf("result lines %q, want one", lines)
+			}
+			if j := a.journal(); j.Phase != selfupdate.PhaseAborted {
+				t.Errorf("journal %s, want aborted", j.Phase)
+			}
+		})
+	}
+}
+
+// TestAgentControlRequestsBounded sends the control socket oversized and
+// malformed bodies: each is refused with a short answer, and nothing of
+// them reaches the log.
+func TestAgentControlRequestsBounded(t *testing.T) {
+	t.Parallel()
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), "")
+	a.start()
+	huge := `{"manifestURL": "` + strings.Repeat("A", 8<<20) + `"}`
+	for _, tt := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/update", huge, http.StatusRequestEntityTooLarge},
+		{"/result", huge, http.StatusRequestEntityTooLarge},
+		{"/update", `{"manifestURL": 1}`, http.StatusBadRequest},
+		{"/update", `{"manifestURL": "x"} {"more": 1}`, http.StatusBadRequest},
+		{"/update", `{"nosuchfield": "x"}`, http.StatusBadRequest},
+		{"/result", `not json` + strings.Repeat("B", 3000), http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest("POST", "http://core"+tt.path, strings.NewReader(tt.body))
+		resp, err := controlClient(filepath.Join(a.dir, "data")).Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", tt.path, err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || len(msg) > 512 {
+			t.Errorf("POST %s (%d bytes): %s, %d-byte answer %.100q; want %d and a short answer", tt.path, len(tt.body), resp.Status, len(msg), msg, tt.status)
+		}
+	}
+	if _, err := a.status(); err != nil {
+		t.Fatalf("the core no longer answers: %v", err)
+	}
+	if out := a.output(); strings.Contains(out, "AAAAAAAA") || strings.Contains(out, "BBBBBBBB") {
+		t.Errorf("a request body reached the log")
+	}
+}
+
+// TestAgentUpdateCheckWritesNothing: `update --check` on a fresh tree
+// leaves no file or directory behind.
+func TestAgentUpdateCheckWritesNothing(t *testing.T) {
+	t.Parallel()
+	r := newReleases(t)
+	r.publish(t, "3.2.0.0", []byte("package"), "")
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), updateConfigJSON(r.manifestURL(), 60))
+	out, errOut, err := a.run("update", "--check", "--json")
+	if err != nil || !strings.Contains(out, `"action":"update"`) {
+		t.Fatalf("update --check = %v\n%s%s", err, out, errOut)
+	}
+	for _, d := range []string{"data", "log", "install"} {
+		if _, err := os.Lstat(filepath.Join(a.dir, d)); !os.IsNotExist(err) {
+			t.Errorf("update --check created %s (%v)", d, err)
+		}
 	}
 }

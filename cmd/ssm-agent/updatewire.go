@@ -249,6 +249,22 @@ func currentBinary(installDir string) (string, error) {
 	return filepath.Join(l.VersionDir(v), binaryName()), nil
 }
 
+// checkExecutable says whether path, as currentBinary returns it, names
+// an executable regular file.
+func checkExecutable(path string, err error) error {
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
+}
+
 // globalArgs are the global flags that make another ssm-agent process use
 // this one's configuration and directories.
 func globalArgs(g *globals) []string {
