@@ -153,6 +153,9 @@ func parseConfig(data []byte) (Config, []string, error) {
 	if err := json.Unmarshal(data, &sections); err != nil {
 		return Config{}, nil, jsonError(data, err)
 	}
+	if err := checkConfigJSON(data); err != nil {
+		return Config{}, nil, err
+	}
 	var warnings []string
 	for name, raw := range sections {
 		switch strings.ToLower(name) {
@@ -186,8 +189,8 @@ func parseConfig(data []byte) (Config, []string, error) {
 		return Config{}, nil, err
 	}
 	warnings = append(warnings, w...)
-	if cfg.SelfUpdate.HealthTimeoutSeconds < 0 {
-		return Config{}, nil, fmt.Errorf("SelfUpdate.HealthTimeoutSeconds is %d: want a positive number", cfg.SelfUpdate.HealthTimeoutSeconds)
+	if err := checkSections(&cfg); err != nil {
+		return Config{}, nil, err
 	}
 	cfg.SelfUpdate.PackageName = cmp.Or(cfg.SelfUpdate.PackageName, selfupdate.DefaultPackage)
 	cfg.SelfUpdate.HealthTimeoutSeconds = cmp.Or(cfg.SelfUpdate.HealthTimeoutSeconds, 180)
@@ -244,6 +247,9 @@ func checkWorkers(cfg *Config) ([]string, error) {
 			return nil, fmt.Errorf("%s: two workers named %q", field("Name"), w.Name)
 		}
 		seen[w.Name] = true
+		if err := checkWorkerValues(i, w); err != nil {
+			return nil, err
+		}
 		if w.Protocol == "" {
 			w.Protocol = "workerproto"
 		}
@@ -261,10 +267,6 @@ func checkWorkers(cfg *Config) ([]string, error) {
 		}
 		if w.Orphans != "adopt" && w.Orphans != "stop" {
 			return nil, fmt.Errorf("%s is %q: want adopt or stop", field("Orphans"), w.Orphans)
-		}
-		if w.HealthIntervalSeconds < 0 || w.StopTimeoutSeconds < 0 || w.MaxMissedHealthChecks < 0 || w.Backoff.MaxSeconds < 0 ||
-			w.StartLimit.Burst < 0 || w.StartLimit.IntervalSeconds < 0 || w.Backoff.InitialMillis != nil && *w.Backoff.InitialMillis < 0 {
-			return nil, fmt.Errorf("Workers[%d] (%s): a negative number", i, w.Name)
 		}
 		// The effective values, for `ssm-agent config` to show.
 		if w.Backoff.InitialMillis == nil {

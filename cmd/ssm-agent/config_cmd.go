@@ -16,6 +16,9 @@ func runConfig(s streams, g *globals, args []string) int {
 		return failure(s, "config", err)
 	}
 	source := configSource(g.config)
+	if err := checkRuntime(cfg, g); err != nil {
+		return failure(s, "config", fmt.Errorf("config %s: %w", source, err))
+	}
 	if *asJSON {
 		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")

@@ -54,6 +54,9 @@ func runCore(s streams, g *globals) int {
 	for _, w := range warnings {
 		c.log.Warn("configuration: " + w)
 	}
+	if err := checkRuntime(cfg, g); err != nil {
+		return failure(s, "core", fmt.Errorf("config %s: %w", configSource(g.config), err))
+	}
 	for _, d := range []string{g.dataDir, ipcDir(g.dataDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return failure(s, "core", err)
@@ -217,8 +220,24 @@ func (c *core) workerExecutable() string {
 	return c.self
 }
 
-// workerSpec maps a Workers entry to a supervisor spec.
+// workerSpec maps a Workers entry to a supervisor spec, with the v3
+// sockets of an ssm-v3 worker listening.
 func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
+	spec := c.baseSpec(w)
+	if w.Protocol == "ssm-v3" {
+		health, term := c.v3Sockets(w)
+		v3, err := c.v3Core(health, term)
+		if err != nil {
+			return spec, fmt.Errorf("Workers: %s: %w", w.Name, err)
+		}
+		spec.Protocol, spec.Probe = supervisor.ProtocolProbe, v3
+	}
+	return spec, nil
+}
+
+// baseSpec maps a Workers entry, whose values checkWorkers has checked and
+// filled in, to a supervisor spec; an ssm-v3 worker still lacks its prober.
+func (c *core) baseSpec(w WorkerConfig) supervisor.Spec {
 	spec := supervisor.Spec{Name: w.Name, Path: w.Path, Args: w.Args, Env: w.Env, Restart: supervisor.Policy(w.Restart),
 		Orphans: supervisor.OrphanPolicy(w.Orphans)}
 	if spec.Path == "" {
@@ -230,17 +249,10 @@ func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
 	case "none":
 		spec.Protocol = supervisor.ProtocolPlain
 	case "ssm-v3":
-		health, term := c.v3Sockets(w)
-		v3, err := c.v3Core(health, term)
-		if err != nil {
-			return spec, fmt.Errorf("Workers: %s: %w", w.Name, err)
-		}
-		spec.Protocol, spec.Probe = supervisor.ProtocolProbe, v3
 		if w.Path == "" {
+			health, term := c.v3Sockets(w)
 			spec.Args = append([]string{"worker", "--protocol", "ssm-v3", "--health-socket", health, "--termination-socket", term}, w.Args...)
 		}
-	default:
-		return spec, fmt.Errorf("Workers: %s: protocol %q is not supported by this build", w.Name, w.Protocol)
 	}
 	spec.MaxMissedPings = w.MaxMissedHealthChecks
 	initial := 100
@@ -261,8 +273,14 @@ func (c *core) workerSpec(w WorkerConfig) (supervisor.Spec, error) {
 	spec.StopTimeout = time.Duration(orDefault(w.StopTimeoutSeconds, 10)) * time.Second
 	out := &supervisor.RotatingFile{Path: filepath.Join(c.g.logDir, w.Name+".log")}
 	spec.Stdout, spec.Stderr = out, out
-	return spec, nil
+	return spec
 }
+
+// noProber stands in for the v3 sockets when a spec is only checked.
+type noProber struct{}
+
+func (noProber) Probe(context.Context, int) error     { return nil }
+func (noProber) Terminate(context.Context, int) error { return nil }
 
 func orDefault(v, def int) int {
 	if v == 0 {
