@@ -137,21 +137,22 @@ func fetch(ctx context.Context, src Source, s fetchSpec) (err error) {
 	if err := s.checkRoom(obj.Size, offset); err != nil {
 		return err
 	}
+	resumable := offset > 0 // the partial's record stands
 	if offset == 0 {
 		p.remove()
-		p.saveMeta(partialMeta{URL: s.url, ETag: obj.ETag, Size: obj.Size})
+		resumable = p.saveMeta(partialMeta{URL: s.url, ETag: obj.ETag, Size: obj.Size})
 	}
 	total, readErr, err := p.write(obj, offset, s.maxBytes, h)
 	switch {
 	case err != nil:
-		keep = readErr
+		keep = resumable && readErr
 		return fmt.Errorf("selfupdate: download %s: %w (%d bytes downloaded)", s.url, err, total)
 	case total > s.maxBytes:
 		return fmt.Errorf("selfupdate: %s is over the limit of %d bytes", s.url, s.maxBytes)
 	case obj.Size >= 0 && total > obj.Size:
 		return fmt.Errorf("selfupdate: %s sent more than the %d bytes it announced", s.url, obj.Size)
 	case obj.Size >= 0 && total < obj.Size:
-		keep = true
+		keep = resumable
 		return fmt.Errorf("selfupdate: download %s: cut short at %d of %d bytes", s.url, total, obj.Size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, s.sum) {
