@@ -17,8 +17,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
 
 // ErrChecksum is wrapped by the error about a package whose SHA-256 is not
@@ -332,7 +330,32 @@ func (p partial) saveMeta(m partialMeta) bool {
 		return false
 	}
 	b, err := json.Marshal(m)
-	return err == nil && atomicfile.WriteFile(p.meta, b, 0o600) == nil
+	return err == nil && replaceFile(p.meta, b) == nil
+}
+
+// replaceFile writes a file of mode 0600 by renaming a temporary one over
+// it: atomic, but not synced (like the partial download it describes, it
+// may be lost in a crash, and the download then starts over). Syncing
+// here would make the file system write out other files' data too.
+func replaceFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Chmod(0o600); err == nil && runtime.GOOS != "windows" {
+		err = cerr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // write copies obj's body into the partial file from offset, through h,
