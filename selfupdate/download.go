@@ -308,7 +308,7 @@ func (p partial) load(url string, h hash.Hash) (int64, partialMeta) {
 		p.remove()
 		return 0, partialMeta{}
 	}
-	f, err := os.Open(p.data)
+	f, err := openRegular(p.data, os.O_RDONLY)
 	if err != nil {
 		p.remove()
 		return 0, partialMeta{}
@@ -362,11 +362,12 @@ func replaceFile(path string, data []byte) error {
 // accepting at most one byte more than the limit and obj's announced size
 // (so that more can be told). readErr says whether err is the body's.
 func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash) (total int64, readErr bool, err error) {
-	flags := os.O_WRONLY | os.O_CREATE
-	if offset == 0 {
-		flags |= os.O_TRUNC
+	var f *os.File
+	if offset == 0 { // a new file, never what a link points to
+		f, err = os.OpenFile(p.data, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	} else {
+		f, err = openRegular(p.data, os.O_WRONLY)
 	}
-	f, err := os.OpenFile(p.data, flags, 0o600)
 	if err != nil {
 		return offset, false, err
 	}
@@ -393,6 +394,27 @@ func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash) (total 
 		err = cerr
 	}
 	return offset + n, err != nil && body.err != nil && errors.Is(err, body.err), err
+}
+
+// openRegular opens an existing regular file, not following a symbolic
+// link: what it opened must be what Lstat saw.
+func openRegular(path string, flag int) (*os.File, error) {
+	before, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("selfupdate: %s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	if after, err := f.Stat(); err != nil || !os.SameFile(before, after) {
+		f.Close()
+		return nil, fmt.Errorf("selfupdate: %s changed while being opened", path)
+	}
+	return f, nil
 }
 
 // errReader remembers its reader's error.

@@ -405,3 +405,23 @@ func BenchmarkDownload(b *testing.B) {
 	b.ReportMetric(mb/baseTime.Seconds(), "copy+hash-MB/s")
 	b.ReportMetric(baseTime.Seconds()/fetchTime.Seconds(), "ratio")
 }
+
+func TestPartialLinkNotFollowed(t *testing.T) {
+	obj := randomBytes(64 << 10)
+	s := newObjServer(t, obj)
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("precious"), 0o600)
+	os.Symlink(victim, filepath.Join(dir, "pkg.partial"))
+	m, _ := json.Marshal(partialMeta{URL: s.url(), ETag: s.etag, Size: int64(len(obj))})
+	os.WriteFile(filepath.Join(dir, "pkg.partial.etag"), m, 0o600)
+	if err := fetchTo(context.Background(), dir, s.url(), sha256hex(obj), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "pkg")); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Errorf("pkg: %v, %v", fi, err)
+	}
+}
