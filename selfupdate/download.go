@@ -55,17 +55,17 @@ type SpaceRule struct {
 	Margin int64
 }
 
-// withDefaults fills the zero fields and checks the others.
-func (r SpaceRule) withDefaults() (SpaceRule, error) {
+// setDefaults fills the zero fields and checks the others.
+func (r *SpaceRule) setDefaults() error {
 	if r.UnpackFactor < 0 || math.IsNaN(r.UnpackFactor) || math.IsInf(r.UnpackFactor, 0) {
-		return r, fmt.Errorf("selfupdate: Config.FreeSpace.UnpackFactor %v: must be a finite number >= 0", r.UnpackFactor)
+		return fmt.Errorf("selfupdate: Config.FreeSpace.UnpackFactor %v: must be a finite number >= 0", r.UnpackFactor)
 	}
 	if r.Margin < 0 {
-		return r, fmt.Errorf("selfupdate: Config.FreeSpace.Margin %d: must be >= 0", r.Margin)
+		return fmt.Errorf("selfupdate: Config.FreeSpace.Margin %d: must be >= 0", r.Margin)
 	}
 	setDefault(&r.UnpackFactor, DefaultUnpackFactor)
 	setDefault(&r.Margin, DefaultSpaceMargin)
-	return r, nil
+	return nil
 }
 
 // A fetchSpec says what to download where, within which limits.

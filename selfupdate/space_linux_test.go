@@ -98,8 +98,8 @@ func TestSpaceRule(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rule, err := c.rule.withDefaults()
-			if err != nil {
+			rule := c.rule
+			if err := rule.setDefaults(); err != nil {
 				t.Fatal(err)
 			}
 			disk := mountTmpfs(t, "64m")
@@ -113,7 +113,7 @@ func TestSpaceRule(t *testing.T) {
 			s := newObjServer(t, obj)
 			freeD, _ := freeBytes(downloads)
 			freeU, _ := freeBytes(unpack)
-			err = fetch(context.Background(), &HTTPSource{}, fetchSpec{
+			err := fetch(context.Background(), &HTTPSource{}, fetchSpec{
 				url: s.url(), path: filepath.Join(downloads, "pkg"), sum: sha256hex(obj), maxBytes: 1 << 30,
 				unpackDir: unpack, factor: rule.UnpackFactor, maxUnpacked: DefaultMaxUnpackedBytes, margin: rule.Margin, sweep: true,
 			})

@@ -139,8 +139,7 @@ func New(cfg Config) (*Updater, error) {
 	setDefault(&cfg.MaxPackageBytes, DefaultMaxPackageBytes)
 	setDefault(&cfg.MaxUnpackedBytes, DefaultMaxUnpackedBytes)
 	setDefault(&cfg.MaxEntries, DefaultMaxEntries)
-	var err error
-	if cfg.FreeSpace, err = cfg.FreeSpace.withDefaults(); err != nil {
+	if err := cfg.FreeSpace.setDefaults(); err != nil {
 		return nil, err
 	}
 	if cfg.Now == nil {
