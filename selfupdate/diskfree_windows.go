@@ -1,6 +1,8 @@
 package selfupdate
 
 import (
+	"path/filepath"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -20,4 +22,14 @@ func freeBytes(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(avail), nil
+}
+
+// sameFS says whether a and b are on one volume.
+func sameFS(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	if err1 != nil || err2 != nil {
+		return true // cannot tell: count them together, the stricter
+	}
+	return strings.EqualFold(filepath.VolumeName(aa), filepath.VolumeName(ab))
 }

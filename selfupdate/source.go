@@ -2,6 +2,9 @@ package selfupdate
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,8 +36,17 @@ type Source interface {
 
 // A Request qualifies a Source.Open.
 type Request struct {
-	ETag   string
+	// ETag, when set, asks for the object only if it no longer has this
+	// ETag (If-None-Match).
+	ETag string
+	// Offset asks for the bytes from there on (Range).
 	Offset int64
+	// IfRange, with Offset, is the ETag of the object the earlier bytes
+	// came from: an HTTP source sends the rest only if the object still
+	// has it, and the whole object otherwise (If-Range). A source may
+	// ignore it: the download compares the ETag it gets and starts over
+	// on a mismatch.
+	IfRange string
 }
 
 // An Object is an open object of a Source.
@@ -51,9 +64,23 @@ type Object struct {
 type Sources map[string]Source
 
 // DefaultSources returns the built-in sources: https://, http:// to a
-// loopback host only, and file://. Add "s3" with selfupdate/s3.
-func DefaultSources() Sources {
-	h := &HTTPSource{}
+// loopback host only, and file://, trusting the system's CAs. Add "s3"
+// with selfupdate/s3.
+func DefaultSources() Sources { return NewSources(SourceOptions{}) }
+
+// SourceOptions configure the built-in sources of NewSources.
+type SourceOptions struct {
+	// RootCAs are the CAs the https source trusts; nil means the system's
+	// (x509.SystemCertPool, which honours SSL_CERT_FILE and SSL_CERT_DIR).
+	// Build it with CertPool to trust a private mirror's CA as well as the
+	// system's.
+	RootCAs *x509.CertPool
+}
+
+// NewSources returns the built-in sources (as DefaultSources) configured
+// by opts.
+func NewSources(opts SourceOptions) Sources {
+	h := &HTTPSource{RootCAs: opts.RootCAs}
 	return Sources{"https": h, "http": h, "file": FileSource{}}
 }
 
@@ -71,11 +98,62 @@ func (s Sources) Open(ctx context.Context, rawURL string, req Request) (*Object,
 }
 
 // HTTPSource fetches over HTTPS; plain HTTP is allowed only to a loopback
-// host (for tests and local mirrors). The zero value is ready to use.
+// host (for tests and local mirrors). Redirects are followed only when
+// they keep to that rule (see GuardClient). The zero value is ready to
+// use; do not change the fields after the first Open.
 type HTTPSource struct {
 	// Client makes the requests; default a client with no overall timeout
-	// (the caller's context bounds each download).
+	// (the caller's context bounds each download). It is used through a
+	// copy made by GuardClient, so the URL rule applies to it too.
 	Client *http.Client
+	// RootCAs, when set, are the CAs trusted instead of the system's (see
+	// CertPool). They need Client's Transport to be nil or an
+	// *http.Transport, which is cloned; Open fails otherwise.
+	RootCAs *x509.CertPool
+
+	once   sync.Once
+	client *http.Client
+	err    error
+}
+
+// httpClient returns the guarded client, built once.
+func (h *HTTPSource) httpClient() (*http.Client, error) {
+	h.once.Do(func() {
+		c := h.Client
+		if c == nil {
+			c = &http.Client{}
+		}
+		if h.RootCAs != nil {
+			tr, err := transportWithRoots(c.Transport, h.RootCAs)
+			if err != nil {
+				h.err = err
+				return
+			}
+			cc := *c
+			cc.Transport = tr
+			c = &cc
+		}
+		h.client = GuardClient(c)
+	})
+	return h.client, h.err
+}
+
+// transportWithRoots returns a clone of rt (nil meaning
+// http.DefaultTransport) that trusts roots.
+func transportWithRoots(rt http.RoundTripper, roots *x509.CertPool) (*http.Transport, error) {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("selfupdate: HTTPSource.RootCAs needs Client.Transport to be an *http.Transport, not %T", rt)
+	}
+	t = t.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	t.TLSClientConfig.RootCAs = roots
+	return t, nil
 }
 
 // Open fetches url.
@@ -84,14 +162,12 @@ func (h *HTTPSource) Open(ctx context.Context, rawURL string, req Request) (*Obj
 	if err != nil {
 		return nil, fmt.Errorf("selfupdate: URL %q: %w", rawURL, err)
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("selfupdate: refusing %s: plain http is allowed only to a loopback host; use https", rawURL)
-		}
-	default:
-		return nil, fmt.Errorf("selfupdate: URL %s: not http or https", rawURL)
+	if err := CheckURL(u); err != nil {
+		return nil, fmt.Errorf("selfupdate: %w", err)
+	}
+	client, err := h.httpClient()
+	if err != nil {
+		return nil, err
 	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -102,25 +178,34 @@ func (h *HTTPSource) Open(ctx context.Context, rawURL string, req Request) (*Obj
 	}
 	if req.Offset > 0 {
 		r.Header.Set("Range", "bytes="+strconv.FormatInt(req.Offset, 10)+"-")
-	}
-	client := h.Client
-	if client == nil {
-		client = http.DefaultClient
+		if req.IfRange != "" && !strings.HasPrefix(req.IfRange, "W/") {
+			r.Header.Set("If-Range", req.IfRange)
+		}
 	}
 	resp, err := client.Do(r)
 	if err != nil {
+		var ue *URLError
+		if errors.As(err, &ue) { // name the first URL, not the hop's
+			return nil, fmt.Errorf("selfupdate: GET %s: %w", rawURL, ue)
+		}
 		return nil, fmt.Errorf("selfupdate: GET %s: %w", rawURL, err)
 	}
+	return httpObject(resp, rawURL, req)
+}
+
+// httpObject turns a response into an Object or an error.
+func httpObject(resp *http.Response, rawURL string, req Request) (*Object, error) {
 	obj := &Object{Body: resp.Body, Size: -1, ETag: resp.Header.Get("ETag")}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		obj.Size = resp.ContentLength
 		return obj, nil
 	case http.StatusPartialContent:
-		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != req.Offset {
+		cr := resp.Header.Get("Content-Range")
+		start, end, size, ok := parseContentRange(cr)
+		if !ok || start != req.Offset || (resp.ContentLength >= 0 && resp.ContentLength != end-start+1) {
 			resp.Body.Close()
-			return nil, fmt.Errorf("selfupdate: GET %s: bad Content-Range %q for offset %d", rawURL, resp.Header.Get("Content-Range"), req.Offset)
+			return nil, fmt.Errorf("selfupdate: GET %s: bad Content-Range %q for offset %d and %d bytes", rawURL, cr, req.Offset, resp.ContentLength)
 		}
 		obj.Offset, obj.Size = start, size
 		return obj, nil
@@ -133,37 +218,35 @@ func (h *HTTPSource) Open(ctx context.Context, rawURL string, req Request) (*Obj
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
 	resp.Body.Close()
+	if resp.StatusCode/100 == 3 {
+		return nil, fmt.Errorf("selfupdate: GET %s: %s not followed (Location %q)", rawURL, resp.Status, resp.Header.Get("Location"))
+	}
 	return nil, fmt.Errorf("selfupdate: GET %s: %s: %s", rawURL, resp.Status, strings.TrimSpace(string(msg)))
 }
 
-// parseContentRange parses "bytes start-end/size".
-func parseContentRange(s string) (start, size int64, ok bool) {
+// parseContentRange parses "bytes start-end/size" (size -1 for "*"),
+// requiring start <= end < size.
+func parseContentRange(s string) (start, end, size int64, ok bool) {
 	rest, found := strings.CutPrefix(s, "bytes ")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	rng, total, found := strings.Cut(rest, "/")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	first, _, found := strings.Cut(rng, "-")
+	first, last, found := strings.Cut(rng, "-")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	start, err1 := strconv.ParseInt(first, 10, 64)
-	size, err2 := strconv.ParseInt(total, 10, 64)
-	if total == "*" {
-		size, err2 = -1, nil
+	end, err2 := strconv.ParseInt(last, 10, 64)
+	size, err3 := int64(-1), error(nil)
+	if total != "*" {
+		size, err3 = strconv.ParseInt(total, 10, 64)
 	}
-	return start, size, err1 == nil && err2 == nil && start >= 0
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	ok = err1 == nil && err2 == nil && err3 == nil && start >= 0 && start <= end && (size < 0 || end < size)
+	return start, end, size, ok
 }
 
 // FileSource reads file:// URLs, for manifests and packages on local disk
@@ -229,4 +312,176 @@ func readAll(ctx context.Context, src Source, rawURL string, req Request, limit 
 		return nil, "", fmt.Errorf("selfupdate: %s is over the limit of %d bytes", rawURL, limit)
 	}
 	return b, obj.ETag, nil
+}
+
+// ErrURLRefused is wrapped by the error about a URL, or a redirect, that
+// breaks the URL rule (see GuardClient).
+var ErrURLRefused = errors.New("selfupdate: URL refused")
+
+// A URLError is a URL or a redirect refused by the URL rule. It wraps
+// ErrURLRefused.
+type URLError struct {
+	URL  string // the URL asked for
+	Hop  string // the redirect refused; "" when URL itself was refused
+	Rule string // the rule it breaks
+}
+
+func (e *URLError) Error() string {
+	if e.Hop != "" {
+		return "redirect to " + e.Hop + " refused: " + e.Rule
+	}
+	return "refusing " + e.URL + ": " + e.Rule
+}
+
+// Unwrap returns ErrURLRefused.
+func (e *URLError) Unwrap() error { return ErrURLRefused }
+
+// MaxRedirects is the most redirects a guarded client follows for one
+// request.
+const MaxRedirects = 10
+
+// Rules of URLs, as URLError.Rule says them.
+const (
+	rulePlainHTTP = "plain http is allowed only to a loopback host"
+	ruleDowngrade = "https must not be downgraded to plain http"
+)
+
+// CheckURL returns a *URLError unless u is https, or plain http to a
+// loopback host (localhost, 127.0.0.0/8, ::1).
+func CheckURL(u *url.URL) error {
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return &URLError{URL: u.String(), Rule: rulePlainHTTP + "; use https"}
+	}
+	return &URLError{URL: u.String(), Rule: fmt.Sprintf("scheme %q is not https", u.Scheme)}
+}
+
+// GuardClient returns a copy of c that keeps to the URL rule at every hop
+// of a request: each URL is https, or plain http to a loopback host; a
+// redirect goes to plain http only from plain http (so https is never
+// downgraded, even to loopback); at most MaxRedirects redirects are
+// followed. A redirect that breaks the rule is refused before it is
+// dialled, with a *URLError naming the hop and the rule; c's own
+// CheckRedirect, if any, is asked after the rule. A nil Transport means
+// http.DefaultTransport.
+func GuardClient(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkRedirect(req, via); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	cc.Transport = guardedTransport{rt}
+	return &cc
+}
+
+// checkRedirect is the URL rule for a redirect to req after via.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first, prev := via[0].URL, via[len(via)-1].URL
+	refuse := func(rule string) error {
+		return &URLError{URL: first.String(), Hop: req.URL.String(), Rule: rule}
+	}
+	if len(via) > MaxRedirects {
+		return refuse(fmt.Sprintf("more than %d redirects", MaxRedirects))
+	}
+	switch next := req.URL; {
+	case next.Scheme == "https":
+		return nil
+	case next.Scheme != "http":
+		return refuse(fmt.Sprintf("scheme %q is not https", next.Scheme))
+	case !isLoopback(next.Hostname()):
+		return refuse(rulePlainHTTP)
+	case prev.Scheme != "http":
+		return refuse(ruleDowngrade)
+	}
+	return nil
+}
+
+// guardedTransport checks every request's URL before it is sent: the
+// first of a chain, which no CheckRedirect sees, and every hop again.
+type guardedTransport struct{ rt http.RoundTripper }
+
+func (t guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := CheckURL(req.URL); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return t.rt.RoundTrip(req)
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped
+// transport.
+func (t guardedTransport) CloseIdleConnections() {
+	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// CertPool returns the system's trusted CAs (x509.SystemCertPool) with the
+// certificates of pems added: each is a PEM text of one or more
+// CERTIFICATE blocks (text between blocks is ignored). A text without a
+// certificate, a block of another type or a certificate that does not
+// parse is an error naming the text by its position, from 1.
+func CertPool(pems ...[]byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		return nil, fmt.Errorf("selfupdate: system CA certificates: %w", err)
+	}
+	for i, text := range pems {
+		certs, err := parseCerts(text)
+		if err != nil {
+			return nil, fmt.Errorf("selfupdate: CA certificates %d of %d: %w", i+1, len(pems), err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	return pool, nil
+}
+
+// parseCerts parses the CERTIFICATE blocks of a PEM text.
+func parseCerts(text []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for n := 1; ; n++ {
+		var b *pem.Block
+		b, text = pem.Decode(text)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE", n, b.Type)
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return certs, nil
 }

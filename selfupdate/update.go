@@ -84,7 +84,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.Target+"-"+j.File)
 	dctx, cancel := context.WithTimeout(ctx, u.cfg.DownloadTimeout)
-	err := download(dctx, u.cfg.Source, j.URL, pkg, j.Checksum, u.cfg.MaxPackageBytes, u.cfg.MaxUnpackedBytes/4)
+	err := u.downloadPackage(dctx, j.URL, pkg, j.Checksum)
 	cancel()
 	if err != nil {
 		return abort(ErrorTargetPkgDownload, err)

@@ -232,7 +232,7 @@ func TestLockHeldByLiveProcess(t *testing.T) {
 
 func TestNoSpace(t *testing.T) {
 	s := newSetup(t)
-	s.cfg.MaxUnpackedBytes = 1 << 62 // a quarter of it is wanted free
+	s.cfg.FreeSpace.Margin = 1 << 62 // more than any disk has free
 	s.repo.publish(t, "", offer{version: "1.0.0", status: "Deprecated", conf: "ok"}, offer{version: "2.0.0", status: "Active", conf: "ok"})
 	r, err := s.updater(t).Update(context.Background())
 	if !errors.Is(err, ErrNoSpace) || s.current(t) != "1.0.0" {

@@ -96,6 +96,10 @@ type Config struct {
 	MaxManifestBytes, MaxPackageBytes, MaxUnpackedBytes int64
 	MaxEntries                                          int
 	DownloadTimeout                                     time.Duration
+	// FreeSpace is the room an update wants before it downloads: the
+	// rest of the package, twice the package to unpack it, and 8 MiB (see
+	// SpaceRule); the zero value is that default.
+	FreeSpace SpaceRule
 	// OnResult is told every update's outcome.
 	OnResult func(Result)
 	// Now returns the current time; default time.Now.
@@ -142,6 +146,9 @@ func New(cfg Config) (*Updater, error) {
 	setDefault(&cfg.MaxPackageBytes, DefaultMaxPackageBytes)
 	setDefault(&cfg.MaxUnpackedBytes, DefaultMaxUnpackedBytes)
 	setDefault(&cfg.MaxEntries, DefaultMaxEntries)
+	if err := cfg.FreeSpace.setDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -1,0 +1,272 @@
+package selfupdate
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority of the tests' own, which no system
+// trusts.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newTestCA(t testing.TB) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "selfupdate test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// tlsServer starts an HTTPS server on loopback with a certificate the CA
+// issued for 127.0.0.1 and localhost.
+func (ca *testCA) tlsServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func (ca *testCA) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// dialRecorder is a transport that records every address it dials and
+// refuses any that is not loopback, so that no test reaches the network.
+type dialRecorder struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (d *dialRecorder) transport() *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.mu.Lock()
+		d.addrs = append(d.addrs, addr)
+		d.mu.Unlock()
+		host, _, _ := net.SplitHostPort(addr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("test dialer: refusing to dial %s", addr)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+}
+
+func (d *dialRecorder) dialled() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.addrs...)
+}
+
+// redirector serves /to?u=URL as a 302 to URL, /hops/N as a chain of N
+// redirects ending at /m.json, /loop as a redirect to itself, and /m.json.
+func redirector(self func() string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/to":
+			http.Redirect(w, r, r.URL.Query().Get("u"), http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, "/hops/"):
+			n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/hops/"))
+			next := self() + "/hops/" + strconv.Itoa(n-1)
+			if n <= 1 {
+				next = self() + "/m.json"
+			}
+			http.Redirect(w, r, next, http.StatusTemporaryRedirect)
+		case r.URL.Path == "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		case r.URL.Path == "/m.json":
+			io.WriteString(w, "manifest")
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func TestRedirectRule(t *testing.T) {
+	ca := newTestCA(t)
+	var a, b, plain, plain2 *httptest.Server
+	a = ca.tlsServer(t, redirector(func() string { return a.URL }))
+	b = ca.tlsServer(t, redirector(func() string { return b.URL }))
+	plain = httptest.NewServer(redirector(func() string { return plain.URL }))
+	t.Cleanup(plain.Close)
+	plain2 = httptest.NewServer(redirector(func() string { return plain2.URL }))
+	t.Cleanup(plain2.Close)
+	to := func(from, target string) string { return from + "/to?u=" + target }
+	cases := []struct {
+		name, url string
+		hop, rule string // the refused hop and rule; "" for success
+	}{
+		{"https to plain http elsewhere", to(a.URL, "http://mirror.example/m.json"), "http://mirror.example/m.json", "plain http is allowed only to a loopback host"},
+		{"https to plain http on loopback", to(a.URL, plain.URL+"/m.json"), plain.URL + "/m.json", "https must not be downgraded to plain http"},
+		{"https to another scheme", to(a.URL, "ftp://127.0.0.1/m.json"), "ftp://127.0.0.1/m.json", `scheme "ftp" is not https`},
+		{"https to https on another host", to(a.URL, b.URL+"/m.json"), "", ""},
+		{"10 redirects", a.URL + "/hops/10", "", ""},
+		{"11 redirects", a.URL + "/hops/11", a.URL + "/m.json", "more than 10 redirects"},
+		{"a loop", a.URL + "/loop", a.URL + "/loop", "more than 10 redirects"},
+		{"plain loopback to plain loopback", to(plain.URL, plain2.URL+"/m.json"), "", ""},
+		{"plain loopback to https", to(plain.URL, a.URL+"/m.json"), "", ""},
+		{"plain loopback to https to plain loopback", to(plain.URL, to(a.URL, plain2.URL+"/m.json")), plain2.URL + "/m.json", "https must not be downgraded to plain http"},
+		{"plain loopback to plain http elsewhere", to(plain.URL, "http://10.9.8.7/m.json"), "http://10.9.8.7/m.json", "plain http is allowed only to a loopback host"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var d dialRecorder
+			// The caller's own client, even one that would follow anything.
+			client := &http.Client{Transport: d.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+			src := &HTTPSource{Client: client, RootCAs: ca.pool()}
+			obj, err := src.Open(context.Background(), c.url, Request{})
+			if c.rule == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				body, _ := io.ReadAll(obj.Body)
+				obj.Body.Close()
+				if string(body) != "manifest" {
+					t.Errorf("body %q", body)
+				}
+				return
+			}
+			want := "selfupdate: GET " + c.url + ": redirect to " + c.hop + " refused: " + c.rule
+			if err == nil || err.Error() != want || !errors.Is(err, ErrURLRefused) {
+				t.Fatalf("Open = %v\nwant %s", err, want)
+			}
+			for _, addr := range d.dialled() {
+				if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+					t.Errorf("dialled %s", addr)
+				}
+			}
+		})
+	}
+}
+
+func TestRedirectRuleDefaultClient(t *testing.T) {
+	ca := newTestCA(t)
+	var a *httptest.Server
+	a = ca.tlsServer(t, redirector(func() string { return a.URL }))
+	for _, src := range []Source{&HTTPSource{RootCAs: ca.pool()}, NewSources(SourceOptions{RootCAs: ca.pool()})} {
+		_, err := src.Open(context.Background(), a.URL+"/to?u=http://mirror.example/m.json", Request{})
+		if !errors.Is(err, ErrURLRefused) || !strings.Contains(err.Error(), "redirect to http://mirror.example/m.json refused") {
+			t.Errorf("%T: %v", src, err)
+		}
+		obj, err := src.Open(context.Background(), a.URL+"/hops/3", Request{})
+		if err != nil {
+			t.Fatalf("%T: %v", src, err)
+		}
+		obj.Body.Close()
+	}
+}
+
+func TestRootCAs(t *testing.T) {
+	ca := newTestCA(t)
+	srv := ca.tlsServer(t, redirector(nil))
+	url := srv.URL + "/m.json"
+	if _, err := (&HTTPSource{}).Open(context.Background(), url, Request{}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a server of an unknown CA: %v", err)
+	}
+	if _, err := DefaultSources().Open(context.Background(), url, Request{}); err == nil {
+		t.Error("DefaultSources trusts the test CA")
+	}
+	pool, err := CertPool(ca.pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []Source{&HTTPSource{RootCAs: pool}, NewSources(SourceOptions{RootCAs: pool}),
+		&HTTPSource{RootCAs: pool, Client: &http.Client{Transport: &http.Transport{}}}} {
+		obj, err := src.Open(context.Background(), url, Request{})
+		if err != nil {
+			t.Fatalf("%T with the CA: %v", src, err)
+		}
+		obj.Body.Close()
+	}
+	odd := &HTTPSource{RootCAs: pool, Client: &http.Client{Transport: roundTripFunc(nil)}}
+	if _, err := odd.Open(context.Background(), url, Request{}); err == nil || !strings.Contains(err.Error(), "HTTPSource.RootCAs needs Client.Transport to be an *http.Transport") {
+		t.Errorf("RootCAs with another RoundTripper: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCertPool(t *testing.T) {
+	ca, other := newTestCA(t), newTestCA(t)
+	pool, err := CertPool(ca.pem, append([]byte("# a comment\n"), other.pem...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Built from the system's pool, not instead of it.
+	want, err := x509.SystemCertPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.AddCert(ca.cert)
+	want.AddCert(other.cert)
+	if !pool.Equal(want) {
+		t.Error("the pool is not the system's plus the given CAs")
+	}
+	bundle := append(append([]byte{}, ca.pem...), other.pem...)
+	if _, err := CertPool(bundle); err != nil {
+		t.Errorf("a bundle of two: %v", err)
+	}
+	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}})
+	bad := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")})
+	for _, c := range []struct {
+		pems [][]byte
+		want string
+	}{
+		{[][]byte{ca.pem, []byte("not PEM at all")}, "selfupdate: CA certificates 2 of 2: no PEM CERTIFICATE block"},
+		{[][]byte{nil}, "selfupdate: CA certificates 1 of 1: no PEM CERTIFICATE block"},
+		{[][]byte{append(append([]byte{}, ca.pem...), key...)}, `selfupdate: CA certificates 1 of 1: PEM block 2 is a "PRIVATE KEY", not a CERTIFICATE`},
+		{[][]byte{ca.pem, ca.pem, bad}, "selfupdate: CA certificates 3 of 3: PEM block 1: x509:"},
+	} {
+		if _, err := CertPool(c.pems...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("CertPool = %v, want %s", err, c.want)
+		}
+	}
+}
