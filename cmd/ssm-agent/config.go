@@ -75,11 +75,20 @@ type StartLimitConfig struct {
 
 // SelfUpdateConfig is this agent's self-update settings.
 type SelfUpdateConfig struct {
-	ManifestURL          string   // empty: the region's SSM manifest
-	PackageName          string   // empty: amazon-ssm-agent
-	PublicKeys           []string // PEM text or file paths; set: signed manifests only
-	HealthTimeoutSeconds int      // 0: 180
+	ManifestURL string   // empty: the region's SSM manifest
+	PackageName string   // empty: amazon-ssm-agent
+	PublicKeys  []string // PEM text or file paths; set: signed manifests only
+	// CACertificates are PEM text or file paths of CA certificates
+	// trusted for HTTPS and S3 besides the system's, for internal mirrors.
+	CACertificates       []string
+	HealthTimeoutSeconds int // 0: 180
 	AllowDowngrade       bool
+	// FreeSpaceFactor is how many times the package's size the update
+	// wants free for unpacking it, besides the download itself and
+	// FreeSpaceMarginMiB; 0: 2.
+	FreeSpaceFactor float64
+	// FreeSpaceMarginMiB is the free space an update leaves; 0: 8.
+	FreeSpaceMarginMiB int
 }
 
 // TelemetryConfig is this agent's telemetry settings.
@@ -194,6 +203,8 @@ func parseConfig(data []byte) (Config, []string, error) {
 	}
 	cfg.SelfUpdate.PackageName = cmp.Or(cfg.SelfUpdate.PackageName, selfupdate.DefaultPackage)
 	cfg.SelfUpdate.HealthTimeoutSeconds = cmp.Or(cfg.SelfUpdate.HealthTimeoutSeconds, 180)
+	cfg.SelfUpdate.FreeSpaceFactor = cmp.Or(cfg.SelfUpdate.FreeSpaceFactor, selfupdate.DefaultUnpackFactor)
+	cfg.SelfUpdate.FreeSpaceMarginMiB = cmp.Or(cfg.SelfUpdate.FreeSpaceMarginMiB, int(selfupdate.DefaultSpaceMargin>>20))
 	sort.Strings(warnings)
 	return cfg, warnings, nil
 }
@@ -304,7 +315,7 @@ func strictDecode(raw json.RawMessage, v any) error {
 func fieldNames(v any) []string {
 	switch v.(type) {
 	case *SelfUpdateConfig:
-		return []string{"ManifestURL", "PackageName", "PublicKeys", "HealthTimeoutSeconds", "AllowDowngrade"}
+		return []string{"ManifestURL", "PackageName", "PublicKeys", "CACertificates", "HealthTimeoutSeconds", "AllowDowngrade", "FreeSpaceFactor", "FreeSpaceMarginMiB"}
 	case *TelemetryConfig:
 		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId"}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/supervisor"
 )
 
@@ -86,6 +87,15 @@ func checkSections(cfg *Config) error {
 		}
 	}
 	if _, err := publicKeys(su.PublicKeys); err != nil {
+		return err
+	}
+	if _, err := caPool(su.CACertificates); err != nil {
+		return err
+	}
+	if f := su.FreeSpaceFactor; f != 0 && !(f >= 0.1 && f <= 100) {
+		return fmt.Errorf("SelfUpdate.FreeSpaceFactor is %v: want 0.1 to 100 (0 or absent: %v)", f, selfupdate.DefaultUnpackFactor)
+	}
+	if err := checkRange("SelfUpdate.FreeSpaceMarginMiB", su.FreeSpaceMarginMiB, 1, 1<<20); err != nil {
 		return err
 	}
 	if t.Endpoint != "" {

@@ -4,9 +4,11 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -258,5 +260,37 @@ func TestAgentUpdateCheckWritesNothing(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(a.dir, d)); !os.IsNotExist(err) {
 			t.Errorf("update --check created %s (%v)", d, err)
 		}
+	}
+}
+
+// TestAgentUpdateTrustsConfiguredCA: an internal mirror's HTTPS
+// certificate is trusted through SelfUpdate.CACertificates only, and a
+// redirect from it to plain http elsewhere is refused.
+func TestAgentUpdateTrustsConfiguredCA(t *testing.T) {
+	t.Parallel()
+	r := newReleases(t)
+	r.publish(t, "3.2.0.0", []byte("package"), "")
+	mirror := httptest.NewTLSServer(r.srv.Config.Handler)
+	defer mirror.Close()
+	caFile := filepath.Join(t.TempDir(), "mirror-ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mirror.Certificate().Raw}), 0o644)
+	bin := agentBinary(t, "3.1.0.0")
+	url := mirror.URL + "/ssm-agent-manifest.json"
+
+	without := newAgent(t, bin, fmt.Sprintf(`{"SelfUpdate": {"ManifestURL": %q}}`, url))
+	if out, errOut, err := without.run("update", "--check"); err == nil || !strings.Contains(errOut, "certificate") {
+		t.Errorf("update --check without the CA = %v\n%s%s", err, out, errOut)
+	}
+	with := newAgent(t, bin, fmt.Sprintf(`{"SelfUpdate": {"ManifestURL": %q, "CACertificates": [%q]}}`, url, caFile))
+	if out, errOut, err := with.run("update", "--check", "--json"); err != nil || !strings.Contains(out, `"action":"update"`) {
+		t.Errorf("update --check with the CA = %v\n%s%s", err, out, errOut)
+	}
+
+	redirect := httptest.NewTLSServer(http.RedirectHandler("http://mirror.invalid/ssm-agent-manifest.json", http.StatusFound))
+	defer redirect.Close()
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: redirect.Certificate().Raw}), 0o644)
+	redirected := newAgent(t, bin, fmt.Sprintf(`{"SelfUpdate": {"ManifestURL": %q, "CACertificates": [%q]}}`, redirect.URL+"/m.json", caFile))
+	if out, errOut, err := redirected.run("update", "--check"); err == nil || !strings.Contains(errOut, "redirect to http://mirror.invalid/ssm-agent-manifest.json refused") {
+		t.Errorf("update --check through a redirect to plain http = %v\n%s%s", err, out, errOut)
 	}
 }

@@ -13,11 +13,11 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
-	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
 )
 
 const updateSynopsis = `--check | --now [--manifest-url URL] [flags]
@@ -112,7 +112,7 @@ func runUpdate(s streams, g *globals, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	src, err := sources(ctx, *manifestURL, *region)
+	src, err := sources(ctx, cfg.SelfUpdate, *manifestURL, *region)
 	if err != nil {
 		return failure(s, name, err)
 	}
@@ -231,14 +231,14 @@ func printUpdateReply(w io.Writer, r UpdateReply) {
 
 // sources returns the built-in sources, with S3 added for an s3:// URL
 // (which loads the AWS configuration from the environment).
-func sources(ctx context.Context, rawURL, region string) (selfupdate.Sources, error) {
-	src := selfupdate.DefaultSources()
+func sources(ctx context.Context, su SelfUpdateConfig, rawURL, region string) (selfupdate.Sources, error) {
+	var awsCfg *aws.Config
 	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "s3" {
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
 		if err != nil {
 			return nil, err
 		}
-		src["s3"] = selfupdates3.New(cfg)
+		awsCfg = &cfg
 	}
-	return src, nil
+	return updateSources(su, awsCfg)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +13,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
@@ -56,7 +60,52 @@ func updateConfig(g *globals, cfg Config) (selfupdate.Config, error) {
 		StateDir:       filepath.Join(g.dataDir, "update"),
 		HealthTimeout:  time.Duration(orDefault(cfg.SelfUpdate.HealthTimeoutSeconds, 180)) * time.Second,
 		HealthInterval: healthInterval,
+		FreeSpace: selfupdate.SpaceRule{UnpackFactor: cfg.SelfUpdate.FreeSpaceFactor,
+			Margin: int64(cfg.SelfUpdate.FreeSpaceMarginMiB) << 20},
 	}, nil
+}
+
+// caPool reads SelfUpdate.CACertificates (PEM text or file paths) into a
+// pool with the system's CAs; nil when there are none.
+func caPool(entries []string) (*x509.CertPool, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	var pems [][]byte
+	for i, e := range entries {
+		data := []byte(e)
+		if !strings.HasPrefix(strings.TrimSpace(e), "-----BEGIN") {
+			b, err := os.ReadFile(e)
+			if err != nil {
+				return nil, fmt.Errorf("SelfUpdate.CACertificates[%d]: %w", i, err)
+			}
+			data = b
+		}
+		if _, err := selfupdate.CertPool(data); err != nil {
+			return nil, fmt.Errorf("SelfUpdate.CACertificates[%d]: %w", i, err)
+		}
+		pems = append(pems, data)
+	}
+	return selfupdate.CertPool(pems...)
+}
+
+// updateSources returns the sources of updates: https (and loopback http)
+// and file, trusting SelfUpdate.CACertificates besides the system's CAs,
+// and s3 when awsCfg is given.
+func updateSources(su SelfUpdateConfig, awsCfg *aws.Config) (selfupdate.Sources, error) {
+	pool, err := caPool(su.CACertificates)
+	if err != nil {
+		return nil, err
+	}
+	src := selfupdate.NewSources(selfupdate.SourceOptions{RootCAs: pool})
+	if awsCfg != nil {
+		var opts []func(*s3.Options)
+		if pool != nil {
+			opts = append(opts, selfupdates3.WithRootCAs(pool))
+		}
+		src["s3"] = selfupdates3.New(*awsCfg, opts...)
+	}
+	return src, nil
 }
 
 // publicKeys reads SelfUpdate.PublicKeys: each is PEM text or a file path.
@@ -170,15 +219,16 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	cfg.Region = c.cfg.Agent.Region
 	u, _ := url.Parse(cfg.ManifestURL)
 	needAWS := cfg.ManifestURL == "" || (u != nil && u.Scheme == "s3")
+	var awsCfg *aws.Config
 	if needAWS || strings.Contains(cfg.ManifestURL, "{Region}") {
-		awsCfg, err := c.awsConfig(ctx, "self-update")
+		ac, err := c.awsConfig(ctx, "self-update")
 		if err != nil {
 			return nil, err
 		}
-		cfg.Region = awsCfg.Region
-		src := selfupdate.DefaultSources()
-		src["s3"] = selfupdates3.New(awsCfg)
-		cfg.Source = src
+		cfg.Region, awsCfg = ac.Region, &ac
+	}
+	if cfg.Source, err = updateSources(c.cfg.SelfUpdate, awsCfg); err != nil {
+		return nil, err
 	}
 	if cfg.ManifestURL == "" {
 		if cfg.ManifestURL, err = manifest.ManifestURL(cfg.Region, c.cfg.Agent.ServiceDomain); err != nil {
