@@ -46,8 +46,8 @@ func (x *extractor) zipFits(files []*zip.File) error {
 			return fmt.Errorf("selfupdate: %w: entry %q: more than %d bytes unpacked, the archive declares", ErrUnsafeArchive, zf.Name, x.lim.maxBytes)
 		}
 		if x.free >= 0 && disk > uint64(x.free) {
-			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive declares %d bytes up to it, more than the %d free in %s (%d kept free)",
-				ErrNoSpace, zf.Name, total, x.free, x.dest, unpackReserve)
+			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive declares %d bytes of files up to it, taking %d on disk, more than the %d free in %s (%d kept free)",
+				ErrNoSpace, zf.Name, total, disk, x.free, x.dest, unpackReserve)
 		}
 	}
 	return nil
