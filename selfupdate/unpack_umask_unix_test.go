@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
 
 // umaskEnv makes TestUnpackUmaskChild, run in a child process, set its
-// umask (octal) and unpack into the directory named by umaskDirEnv.
+// umask to each of a list (octal, comma-separated) in turn and unpack into
+// a directory of that name below the one named by umaskDirEnv.
 const (
 	umaskEnv    = "SELFUPDATE_TEST_UMASK"
 	umaskDirEnv = "SELFUPDATE_TEST_UMASK_DIR"
@@ -24,14 +26,15 @@ const (
 // child process (the umask is the process's), and checks the modes are the
 // agent's.
 func TestUnpackUmask(t *testing.T) {
+	top := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUnpackUmaskChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), umaskEnv+"=000,077", umaskDirEnv+"="+top)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
 	for _, umask := range []string{"000", "077"} {
 		t.Run(umask, func(t *testing.T) {
-			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestUnpackUmaskChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), umaskEnv+"="+umask, umaskDirEnv+"="+dir)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("child: %v\n%s", err, out)
-			}
+			dir := filepath.Join(top, umask)
 			want := map[string]fs.FileMode{
 				".": fs.ModeDir | 0o755, "bin": fs.ModeDir | 0o755, "bin/ssm-agent": 0o755,
 				"etc": fs.ModeDir | 0o755, "etc/conf": 0o644, "deep/er/file": 0o644, "deep/er": fs.ModeDir | 0o755,
@@ -48,15 +51,24 @@ func TestUnpackUmask(t *testing.T) {
 }
 
 func TestUnpackUmaskChild(t *testing.T) {
-	umask, dir := os.Getenv(umaskEnv), os.Getenv(umaskDirEnv)
-	if umask == "" {
+	umasks, top := os.Getenv(umaskEnv), os.Getenv(umaskDirEnv)
+	if umasks == "" {
 		t.Skip("run by TestUnpackUmask")
 	}
-	m, err := strconv.ParseUint(umask, 8, 32)
-	if err != nil {
+	for _, umask := range strings.Split(umasks, ",") {
+		m, err := strconv.ParseUint(umask, 8, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Umask(int(m))
+		unpackAndInstall(t, filepath.Join(top, umask))
+	}
+}
+
+func unpackAndInstall(t *testing.T, dir string) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	syscall.Umask(int(m))
 	tgz := writeArchive(t, "p.tar.gz", rawTar(t,
 		tarEntry{tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o777}, ""},
 		tarEntry{tar.Header{Name: "bin/ssm-agent", Typeflag: tar.TypeReg, Mode: 0o777}, "binary"},
