@@ -98,7 +98,7 @@ func newExtractor(dest string, lim unpackLimits) (*extractor, error) {
 		return nil, fmt.Errorf("selfupdate: unpack: %w", err)
 	}
 	x := &extractor{dest: dest, root: root, lim: lim, free: -1,
-		names: map[string]kind{".": kindImplicitDir}, dirs: []string{"."}}
+		names: map[string]kind{".": kindImplicitDir}, dirs: []string{"."}, made: map[string]bool{}}
 	if free, err := freeBytes(dest); err == nil {
 		x.free = max(free-unpackReserve, 0)
 	}
@@ -191,6 +191,7 @@ type extractor struct {
 	names    map[string]kind // every cleaned name so far, and its parents
 	symlinks []pendingLink   // made last
 	dirs     []string        // created, to be synced
+	made     map[string]bool // the same
 	files    []string        // written, to be synced
 	buf      []byte
 }
@@ -215,11 +216,19 @@ type entry struct {
 	body     io.Reader
 }
 
-// add unpacks one entry.
-func (x *extractor) add(e entry) error {
+// count counts an entry against the limit.
+func (x *extractor) count() error {
 	x.entries++
 	if x.entries > x.lim.maxEntries {
 		return fmt.Errorf("selfupdate: %w: more than %d entries", ErrUnsafeArchive, x.lim.maxEntries)
+	}
+	return nil
+}
+
+// add unpacks one entry.
+func (x *extractor) add(e entry) error {
+	if err := x.count(); err != nil {
+		return err
 	}
 	name, err := x.claim(e.name, e.kind)
 	if err != nil {

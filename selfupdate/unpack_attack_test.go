@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -257,6 +258,56 @@ func checkModes(t testing.TB, dest string, want map[string]fs.FileMode) {
 		}
 		if fi.Mode() != mode {
 			t.Errorf("%s: mode %v, want %v", name, fi.Mode(), mode)
+		}
+	}
+}
+
+// withGlobalHeaders is a .tar.gz of n global headers (git archive writes
+// one) and a file.
+func withGlobalHeaders(t *testing.T, n int) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for range n {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "abc"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.WriteHeader(&tar.Header{Name: "a", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1})
+	tw.Write([]byte("a"))
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestUnpackTarGlobalHeaders(t *testing.T) {
+	if err := unpack(writeArchive(t, "p.tar.gz", withGlobalHeaders(t, 1)), filepath.Join(t.TempDir(), "out"), limits); err != nil {
+		t.Fatalf("unpack with a global header: %v", err)
+	}
+	err := unpack(writeArchive(t, "p.tar.gz", withGlobalHeaders(t, limits.maxEntries+1)), filepath.Join(t.TempDir(), "out"), limits)
+	if !errors.Is(err, ErrUnsafeArchive) || !strings.Contains(err.Error(), "more than 100 entries") {
+		t.Errorf("unpack of %d global headers = %v", limits.maxEntries+1, err)
+	}
+}
+
+// The room on disk is checked before a file is written; lim.room plays a
+// small disk here, the bomb tests use a real one.
+func TestUnpackRoom(t *testing.T) {
+	lim := limits
+	lim.room = 64 << 10
+	for name, b := range map[string][]byte{
+		"p.tar.gz": rawTar(t, reg("small", "x"), reg("big", strings.Repeat("x", 100<<10))),
+		"p.zip":    rawZip(t, zipEntry{"small", "x", 0o644}, zipEntry{"big", strings.Repeat("x", 100<<10), 0o644}),
+	} {
+		dest := filepath.Join(t.TempDir(), "out")
+		x, err := newExtractor(dest, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = x.unpackArchive(writeArchive(t, name, b))
+		x.root.Close()
+		if !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), `entry "big"`) || x.written > 1 {
+			t.Errorf("%s: unpack = %v, having written %d bytes; want ErrNoSpace naming \"big\", before writing it", name, err, x.written)
 		}
 	}
 }

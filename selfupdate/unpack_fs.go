@@ -36,7 +36,7 @@ func chmodDir(root *os.Root, name string) error {
 // mkdirAll creates a directory and its parents, those not made already,
 // 0755 each.
 func (x *extractor) mkdirAll(name string) error {
-	if name == "." || x.madeDir(name) {
+	if name == "." || x.made[name] {
 		return nil
 	}
 	if err := x.mkdirAll(path.Dir(name)); err != nil {
@@ -45,21 +45,13 @@ func (x *extractor) mkdirAll(name string) error {
 	err := x.root.Mkdir(name, 0o700)
 	if err == nil {
 		x.dirs = append(x.dirs, name)
+		x.made[name] = true
 		err = chmodDir(x.root, name)
 	}
 	if err != nil {
 		return fmt.Errorf("selfupdate: unpack %s: %w", name, err)
 	}
 	return nil
-}
-
-func (x *extractor) madeDir(name string) bool {
-	for _, d := range x.dirs { // few; a map is not worth it
-		if d == name {
-			return true
-		}
-	}
-	return false
 }
 
 // charge counts a file of size bytes against the limit and the room on

@@ -36,8 +36,11 @@ func (x *extractor) tarGz(archive string) error {
 		}
 		e := entry{name: h.Name, size: h.Size, exec: h.Mode&0o111 != 0, link: h.Linkname, body: tr}
 		switch h.Typeflag {
-		case tar.TypeXGlobalHeader:
-			continue // metadata for the archive (git archive writes one)
+		case tar.TypeXGlobalHeader: // metadata for the archive (git archive writes one)
+			if err := x.count(); err != nil {
+				return err
+			}
+			continue
 		case tar.TypeDir:
 			e.kind = kindDir
 		case tar.TypeReg:
