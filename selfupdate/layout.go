@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -116,13 +117,16 @@ func (l Layout) Install(version string, files map[string]string) error {
 	if _, err := manifest.ParseVersion(version); err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
 	}
+	if err := l.makeVersionsDir(); err != nil {
+		return fmt.Errorf("selfupdate: install: %w", err)
+	}
 	staging := filepath.Join(l.Dir, "versions", "."+version+".staging")
 	os.RemoveAll(staging)
-	if err := os.MkdirAll(staging, 0o755); err != nil {
+	if err := makeDir(staging); err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
 	}
 	for name, src := range files {
-		if err := copyFile(src, filepath.Join(staging, name)); err != nil {
+		if err := copyFile(src, staging, name); err != nil {
 			os.RemoveAll(staging)
 			return err
 		}
@@ -136,6 +140,12 @@ func (l Layout) Install(version string, files map[string]string) error {
 // commitStaging marks a staging directory complete and renames it to its
 // version's directory.
 func (l Layout) commitStaging(staging string, c Completion) error {
+	if err := l.makeVersionsDir(); err != nil {
+		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)
+	}
+	if err := makeDir(staging); err != nil { // exists: this sets its mode
+		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)
+	}
 	b, _ := json.Marshal(c)
 	if err := atomicfile.WriteFile(filepath.Join(staging, completeMarker), b, 0o644); err != nil {
 		return err
@@ -183,7 +193,58 @@ func (l Layout) prune(keep ...string) error {
 	return errors.Join(errs...)
 }
 
-func copyFile(src, dst string) error {
+// Modes of the install directory's parts, whatever the umask.
+const (
+	layoutDirMode  os.FileMode = 0o755
+	layoutFileMode os.FileMode = 0o644
+	layoutExecMode os.FileMode = 0o755
+)
+
+// makeVersionsDir makes the install directory, if it is missing, and its
+// versions directory, 0755 each.
+func (l Layout) makeVersionsDir() error {
+	if _, err := os.Lstat(l.Dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(l.Dir), 0o755); err != nil {
+			return err
+		}
+		if err := makeDir(l.Dir); err != nil {
+			return err
+		}
+	}
+	return makeDir(filepath.Join(l.Dir, "versions"))
+}
+
+// makeDir makes a directory, or takes the one there (but not a symbolic
+// link), and sets its mode to 0755 on its descriptor.
+func makeDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	before, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !before.IsDir() {
+		return fmt.Errorf("%s is not a directory (%v)", dir, before.Mode().Type())
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if fi, err := d.Stat(); err != nil || !os.SameFile(before, fi) {
+		return fmt.Errorf("%s changed while it was opened", dir)
+	}
+	return d.Chmod(layoutDirMode)
+}
+
+// copyFile copies src to name below dir, 0755 if src has any execute bit
+// and 0644 if not.
+func copyFile(src, dir, name string) error {
+	dst := filepath.Join(dir, name)
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
@@ -193,14 +254,27 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	rel, err := filepath.Rel(dir, dst)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("selfupdate: install: %q is not a name inside the version", name)
+	}
+	if err := makeParents(dir, filepath.Dir(rel)); err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("selfupdate: install: %w", err)
 	}
-	_, err = out.ReadFrom(in)
+	mode := layoutFileMode
+	if fi.Mode()&0o111 != 0 {
+		mode = layoutExecMode
+	}
+	if err = out.Chmod(mode); err != nil && runtime.GOOS == "windows" {
+		err = nil
+	}
+	if err == nil {
+		_, err = out.ReadFrom(in)
+	}
 	if err == nil {
 		err = out.Sync()
 	}
@@ -211,4 +285,15 @@ func copyFile(src, dst string) error {
 		return fmt.Errorf("selfupdate: install %s: %w", dst, err)
 	}
 	return nil
+}
+
+// makeParents makes rel's directories below dir, outermost first.
+func makeParents(dir, rel string) error {
+	if rel == "." {
+		return nil
+	}
+	if err := makeParents(dir, filepath.Dir(rel)); err != nil {
+		return err
+	}
+	return makeDir(filepath.Join(dir, rel))
 }
