@@ -21,6 +21,9 @@ func (x *extractor) tarGz(archive string) error {
 			return err
 		}
 	}
+	if err := x.prescanTar(archive); err != nil {
+		return err
+	}
 	zr, err := gzip.NewReader(bufio.NewReaderSize(f, copyBuffer))
 	if err != nil {
 		return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
@@ -83,4 +86,48 @@ func (x *extractor) streamFits(archive string, isize int64) error {
 			ErrNoSpace, archive, isize, files, x.free, x.dest, unpackReserve)
 	}
 	return nil
+}
+
+// prescanTar reads the archive's headers before anything is written, and
+// refuses it when its entries are too many or its files add up to more
+// than the byte limit or the room on disk: a bomb is refused having
+// written nothing, however it is split into gzip members (whose trailers
+// say little). Reading stops at the first header past a limit; an honest
+// package costs one decompression more.
+func (x *extractor) prescanTar(archive string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return fmt.Errorf("selfupdate: %w", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, copyBuffer))
+	if err != nil {
+		return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
+	}
+	tr := tar.NewReader(zr)
+	var entries int
+	var total int64
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
+		}
+		if entries++; entries > x.lim.maxEntries {
+			return fmt.Errorf("selfupdate: %w: more than %d entries", ErrUnsafeArchive, x.lim.maxEntries)
+		}
+		if h.Typeflag != tar.TypeReg || h.Size <= 0 {
+			continue
+		}
+		total += blockSize + (h.Size+blockSize-1)/blockSize*blockSize // as the unpacking charges it
+		switch {
+		case total > x.lim.maxBytes || total < 0:
+			return fmt.Errorf("selfupdate: %w: entry %q: the archive's files add up to more than %d bytes", ErrUnsafeArchive, h.Name, x.lim.maxBytes)
+		case x.free >= 0 && total > x.free:
+			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's files add up to %d bytes or more, over the %d free in %s (%d kept free)",
+				ErrNoSpace, h.Name, total, x.free, x.dest, unpackReserve)
+		}
+	}
 }
