@@ -143,10 +143,7 @@ type ResultRequest struct {
 // listenControl makes the control socket, replacing a stale one.
 func listenControl(dataDir string) (net.Listener, error) {
 	path := controlSocket(dataDir)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	os.Chmod(filepath.Dir(path), 0o700)
+	// prepareDirs made the ipc directory, 0700, and checked it.
 	if _, err := os.Lstat(path); err == nil {
 		if controlAnswers(dataDir) {
 			return nil, fmt.Errorf("a core is already running with data dir %s (control socket %s answers)", dataDir, path)

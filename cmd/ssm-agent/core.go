@@ -57,12 +57,7 @@ func runCore(s streams, g *globals) int {
 	if err := checkRuntime(cfg, g); err != nil {
 		return failure(s, "core", fmt.Errorf("config %s: %w", configSource(g.config), err))
 	}
-	for _, d := range []string{g.dataDir, ipcDir(g.dataDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return failure(s, "core", err)
-		}
-	}
-	if err := os.MkdirAll(g.logDir, 0o755); err != nil {
+	if err := prepareDirs(g, cfg); err != nil {
 		return failure(s, "core", err)
 	}
 	if c.self, err = os.Executable(); err != nil {

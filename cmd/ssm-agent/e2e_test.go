@@ -80,6 +80,8 @@ type agent struct {
 	config string
 	env    []string
 	marker string
+	// dataDir, when set, replaces <dir>/data in the core's flags.
+	dataDir string
 
 	cmd  *exec.Cmd
 	out  *lockedBuffer
@@ -131,18 +133,28 @@ func newAgent(t testing.TB, bin, config string, env ...string) *agent {
 
 // globals are the agent's global flags.
 func (a *agent) globals() []string {
-	g := []string{"--data-dir", filepath.Join(a.dir, "data"), "--log-dir", filepath.Join(a.dir, "log"), "--install-dir", filepath.Join(a.dir, "install")}
+	data := a.dataDir
+	if data == "" {
+		data = filepath.Join(a.dir, "data")
+	}
+	g := []string{"--data-dir", data, "--log-dir", filepath.Join(a.dir, "log"), "--install-dir", filepath.Join(a.dir, "install")}
 	if a.config != "" {
 		g = append(g, "--config", a.config)
 	}
 	return g
 }
 
+// command is the core's command, not started.
+func (a *agent) command() *exec.Cmd {
+	cmd := exec.Command(a.bin, a.globals()...)
+	cmd.Env = a.env
+	return cmd
+}
+
 // start starts the core and waits until it answers and is healthy.
 func (a *agent) start() {
 	a.t.Helper()
-	a.cmd = exec.Command(a.bin, a.globals()...)
-	a.cmd.Env = a.env
+	a.cmd = a.command()
 	a.out = &lockedBuffer{}
 	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
 	if err := a.cmd.Start(); err != nil {

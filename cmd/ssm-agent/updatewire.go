@@ -260,7 +260,7 @@ type detachedLauncher struct {
 }
 
 func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
-	log, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	log, err := openAppend(d.logPath)
 	if err != nil {
 		return 0, err
 	}

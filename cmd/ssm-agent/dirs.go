@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/ssmkit/ssmkit/internal/dirtrust"
+)
+
+// prepareDirs creates the core's directories with explicit modes and
+// checks that they, their parents and the state directories in them can be
+// trusted — owned by root or the agent's user, writable by nobody else — as
+// sshd's StrictModes does: in a directory another user controls, state
+// files could be planted and paths redirected under a root core's feet.
+func prepareDirs(g *globals, cfg Config) error {
+	for _, d := range []struct {
+		role, path string
+		perm       fs.FileMode
+	}{
+		{"data dir", g.dataDir, 0o700},
+		{"log dir", g.logDir, 0o755},
+	} {
+		if err := dirtrust.MkdirAll(d.path, d.perm); err != nil {
+			return dirError(d.role, d.path, err)
+		}
+	}
+	if fi, err := os.Lstat(ipcDir(g.dataDir)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return dirError("ipc dir", ipcDir(g.dataDir), errors.New("is a symbolic link, not the directory the agent makes there: remove it"))
+	}
+	if err := dirtrust.MkdirAll(ipcDir(g.dataDir), 0o700); err != nil {
+		return dirError("ipc dir", ipcDir(g.dataDir), err)
+	}
+	// Directories the packages make later are checked if they exist.
+	existing := []struct{ role, path string }{
+		{"install dir", g.installDir},
+		{"ipc dir", ipcDir(g.dataDir)},
+		{"supervisor state dir", supervisorState(g.dataDir)},
+		{"telemetry dir", filepath.Join(g.dataDir, "telemetry")},
+		{"update state dir", filepath.Join(g.dataDir, "update")},
+		{"runtime config dir", filepath.Join(g.dataDir, "runtimeconfig")},
+		{"audit dir", filepath.Join(g.logDir, "audits")},
+	}
+	c := &core{g: g, cfg: cfg}
+	for _, w := range cfg.Workers {
+		if w.Protocol == "ssm-v3" {
+			health, term := c.v3Sockets(w)
+			existing = append(existing, struct{ role, path string }{"socket dir of " + w.Name, filepath.Dir(health)},
+				struct{ role, path string }{"socket dir of " + w.Name, filepath.Dir(term)})
+		}
+	}
+	for i, d := range existing {
+		fi, err := os.Lstat(d.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		// The directories in the data and log dirs are the agent's own: a
+		// link there is not one it made.
+		if i > 0 && err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return dirError(d.role, d.path, errors.New("is a symbolic link, not the directory the agent makes there: remove it"))
+		}
+		if err := dirtrust.Check(d.path); err != nil {
+			return dirError(d.role, d.path, err)
+		}
+	}
+	return nil
+}
+
+func dirError(role, path string, err error) error {
+	return fmt.Errorf("%s %s: %w", role, path, err)
+}
