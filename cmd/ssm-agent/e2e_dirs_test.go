@@ -100,7 +100,9 @@ func TestAgentRefusesUntrustedDirs(t *testing.T) {
 	}
 }
 
-func (a *agent) path(parts ...string) string { return filepath.Join(append([]string{a.dir}, parts...)...) }
+func (a *agent) path(parts ...string) string {
+	return filepath.Join(append([]string{a.dir}, parts...)...)
+}
 
 func mkdirOwned(t *testing.T, p string, uid int, mode os.FileMode) string {
 	t.Helper()
