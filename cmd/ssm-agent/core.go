@@ -376,14 +376,17 @@ func (c *core) reportResult(key, code, source, target string) {
 	}
 }
 
-// healthy says whether every worker runs, and every worker with a protocol
-// has said it is ready.
+// healthy says whether every configured worker runs, and every worker with
+// a protocol has said it is ready. Workers are matched by name: the
+// supervisor's status has an order of its own.
 func (c *core) healthy(workers []WorkerStatus) bool {
-	for i, w := range workers {
-		if w.State != string(supervisor.StateRunning) {
-			return false
-		}
-		if i < len(c.cfg.Workers) && c.cfg.Workers[i].Protocol != "none" && !w.Ready {
+	byName := make(map[string]WorkerStatus, len(workers))
+	for _, w := range workers {
+		byName[w.Name] = w
+	}
+	for _, wc := range c.cfg.Workers {
+		w, ok := byName[wc.Name]
+		if !ok || w.State != string(supervisor.StateRunning) || wc.Protocol != "none" && !w.Ready {
 			return false
 		}
 	}
