@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/sdnotify"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/supervisor"
 	"github.com/ssmkit/ssmkit/telemetry"
@@ -64,7 +65,7 @@ func runCore(s streams, g *globals) int {
 		return failure(s, "core", err)
 	}
 	c.managed = os.Getenv("NOTIFY_SOCKET") != "" || os.Getenv("INVOCATION_ID") != ""
-	notifier := newNotifier()
+	notifier := sdnotify.FromEnv()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.stop = stop
@@ -116,12 +117,13 @@ func runCore(s streams, g *globals) int {
 		}
 	}()
 
-	notifier.send("READY=1\nSTATUS=supervising workers")
-	watchdogDone := notifier.keepAlive(ctx)
+	notifier.Notify(sdnotify.Ready + "\nSTATUS=supervising workers")
+	watchdogDone := make(chan struct{})
+	go func() { notifier.Serve(ctx); close(watchdogDone) }()
 	c.log.Info("core running", "version", version, "workers", len(c.cfg.Workers))
 
 	<-ctx.Done()
-	notifier.send("STOPPING=1")
+	notifier.Notify(sdnotify.Stopping)
 	<-watchdogDone
 	handover := c.handover.Load()
 	if handover {
