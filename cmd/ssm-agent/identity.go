@@ -283,7 +283,10 @@ func objectFields(path string, raw json.RawMessage) ([]field, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		key := tok.(string) // inside an object, a token before a value is a key
+		key, ok := tok.(string) // inside an object, a token before a value is a key
+		if !ok {
+			return nil, fmt.Errorf("%s: want a key, got %v", path, tok)
+		}
 		var value json.RawMessage
 		if err := dec.Decode(&value); err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", path, key, err)
