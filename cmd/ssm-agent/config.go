@@ -23,6 +23,7 @@ type Config struct {
 	Workers    []WorkerConfig   `json:"Workers"`
 	SelfUpdate SelfUpdateConfig `json:"SelfUpdate"`
 	Telemetry  TelemetryConfig  `json:"Telemetry"`
+	Identity   IdentityConfig   `json:"Identity"` // SSM's; see identity.go
 }
 
 // AgentConfig is SSM's Agent section (facts sheet §3), with SSM's defaults.
@@ -193,7 +194,13 @@ func parseConfig(data []byte) (Config, []string, error) {
 				suggest(name, []string{"Agent", "Workers", "SelfUpdate", "Telemetry", "Profile", "Mds", "Ssm", "Mgs", "Os", "S3", "Kms"})))
 		}
 	}
-	w, err := checkWorkers(&cfg)
+	// SSM's Identity section (identity.go).
+	w, err := checkIdentity(sections, &cfg.Identity)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	warnings = append(warnings, w...)
+	w, err = checkWorkers(&cfg)
 	if err != nil {
 		return Config{}, nil, err
 	}

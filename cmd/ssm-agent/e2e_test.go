@@ -578,11 +578,11 @@ func TestAgentWorkerOutlivesItsCoreByTheGrace(t *testing.T) {
 
 func TestAgentSSMv3Worker(t *testing.T) {
 	t.Parallel()
-	a := newAgent(t, agentBinary(t, "3.1.0.0"), `{"Agent": {"Region": "us-east-1"}, "Telemetry": {"InstanceId": "i-0123456789abcdef0"},
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), `{"Agent": {"Region": "us-east-1"}, "Identity": {"CustomIdentities": [{"InstanceID": "i-0123456789abcdef0", "Region": "us-east-1"}]},
   "Workers": [{"Name": "ssm-agent-worker", "Protocol": "ssm-v3", "HealthIntervalSeconds": 1, "MaxMissedHealthChecks": 2}]}`)
 	a.start() // healthy: the worker answered a health survey
 	identity, err := os.ReadFile(filepath.Join(a.dir, "data", "runtimeconfig", "identity_config.json"))
-	if err != nil || !bytes.Contains(identity, []byte(`"InstanceId": "i-0123456789abcdef0"`)) || !bytes.Contains(identity, []byte(`"Region": "us-east-1"`)) {
+	if err != nil || string(identity) != wantCustomFile { // off EC2, the custom identity after OnPrem and EC2
 		t.Errorf("identity file: %s, %v", identity, err)
 	}
 	a.waitFor("a survey answered after the first", 10*time.Second, func() (bool, string) {

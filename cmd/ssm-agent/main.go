@@ -42,7 +42,7 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(argsFor(os.Args), os.Stdin, os.Stdout, os.Stderr)) // argv0.go: the name it was started by
 }
 
 // streams are the command's standard streams.

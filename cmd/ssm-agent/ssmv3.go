@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/workerproto/ssmv3"
 )
 
@@ -29,17 +24,19 @@ func (c *core) v3Sockets(w WorkerConfig) (health, term string) {
 }
 
 // v3Core returns the listening end of a pair of v3 sockets, shared by the
-// workers that use them, and writes the identity file once.
+// workers that use them, and writes the identity file once (see
+// identity_file.go): an identity that cannot be selected is an error.
 func (c *core) v3Core(health, term string) (*ssmv3.Core, error) {
 	key := [2]string{health, term}
 	if v3, ok := c.v3cores[key]; ok {
 		return v3, nil
 	}
 	if c.v3cores == nil {
-		c.v3cores = map[[2]string]*ssmv3.Core{}
+		// The worker is not started with an identity it would reject.
 		if err := c.writeIdentity(); err != nil {
-			c.log.Warn("writing the ssm-v3 worker's identity file", "err", err)
+			return nil, err
 		}
+		c.v3cores = map[[2]string]*ssmv3.Core{}
 	}
 	v3, err := ssmv3.ListenCore(ssmv3.CoreConfig{HealthSocket: health, TerminationSocket: term})
 	if err != nil {
@@ -54,43 +51,4 @@ func (c *core) closeV3() {
 	for _, v3 := range c.v3cores {
 		v3.Close()
 	}
-}
-
-// identityConfig is the v3 worker's runtime identity file,
-// <data dir>/runtimeconfig/identity_config.json.
-type identityConfig struct {
-	InstanceId             string
-	IdentityType           string
-	Region                 string
-	ShareFile              string
-	ShareProfile           string
-	CredentialsExpiresAt   time.Time
-	CredentialsRetrievedAt time.Time
-}
-
-// identityTimeout bounds the questions to the metadata service for it.
-const identityTimeout = 5 * time.Second
-
-// writeIdentity writes the identity file from Agent.Region and
-// Telemetry.InstanceId, asking the metadata service for what they leave
-// out.
-func (c *core) writeIdentity() error {
-	id := identityConfig{InstanceId: c.cfg.Telemetry.InstanceId, IdentityType: "EC2", Region: c.cfg.Agent.Region}
-	if id.InstanceId == "" || id.Region == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), identityTimeout)
-		defer cancel()
-		cfg, err := c.awsConfig(ctx, "the ssm-v3 worker's identity")
-		if err != nil {
-			c.log.Warn("the ssm-v3 worker's identity lacks its region", "err", err)
-		} else {
-			id.Region = cfg.Region
-			id.InstanceId = c.instanceID(ctx, cfg)
-		}
-	}
-	b, _ := json.MarshalIndent(id, "", "  ")
-	path := filepath.Join(c.g.dataDir, "runtimeconfig", "identity_config.json")
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, append(b, '\n'), 0o640)
 }
