@@ -187,11 +187,13 @@ func parseConfig(data []byte) (Config, []string, error) {
 			if err := strictDecode(raw, &cfg.Telemetry); err != nil {
 				return Config{}, nil, fmt.Errorf("Telemetry: %w", err)
 			}
-		case "profile", "mds", "ssm", "mgs", "os", "s3", "kms", "identity", "credentialsource":
+		case "identity":
+			// Read by checkIdentity below, for ssm-v3 workers.
+		case "profile", "mds", "ssm", "mgs", "os", "s3", "kms", "credentialsource":
 			// SSM's own sections: accepted, not used by this agent.
 		default:
 			warnings = append(warnings, fmt.Sprintf("unknown section %q is ignored%s", name,
-				suggest(name, []string{"Agent", "Workers", "SelfUpdate", "Telemetry", "Profile", "Mds", "Ssm", "Mgs", "Os", "S3", "Kms"})))
+				suggest(name, []string{"Agent", "Workers", "SelfUpdate", "Telemetry", "Identity", "Profile", "Mds", "Ssm", "Mgs", "Os", "S3", "Kms"})))
 		}
 	}
 	// SSM's Identity section (identity.go).

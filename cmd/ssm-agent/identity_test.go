@@ -78,10 +78,10 @@ func TestIdentityConfigParse(t *testing.T) {
 
 func TestIdentityConfigErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{`{"Identity": {"ConsumptionOrder": ["EC2"], "consumptionOrder": ["CustomIdentity"]}}`, `Identity: keys "ConsumptionOrder" and "consumptionOrder" are the same key`},
-		{`{"Identity": {"ConsumptionOrder": ["EC2"], "ConsumptionOrder": ["EC2"]}}`, `Identity: key "ConsumptionOrder" twice`},
-		{`{"Identity": {}, "identity": {}}`, `sections "Identity" and "identity" are the same section`},
-		{`{"Identity": {"CustomIdentities": [{"InstanceID": "a", "instanceId": "b"}]}}`, `Identity.CustomIdentities[0]: keys "InstanceID" and "instanceId" are the same key`},
+		{`{"Identity": {"ConsumptionOrder": ["EC2"], "consumptionOrder": ["CustomIdentity"]}}`, `keys "ConsumptionOrder" and "consumptionOrder" of "Identity" differ only in case`},
+		{`{"Identity": {"ConsumptionOrder": ["EC2"], "ConsumptionOrder": ["EC2"]}}`, `key "Identity.ConsumptionOrder" appears twice`},
+		{`{"Identity": {}, "identity": {}}`, `keys "Identity" and "identity" of the configuration differ only in case`},
+		{`{"Identity": {"CustomIdentities": [{"InstanceID": "a", "instanceId": "b"}]}}`, `keys "InstanceID" and "instanceId" of "Identity.CustomIdentities[0]" differ only in case`},
 		{`{"Identity": {"CustomIdentities": [{"Region": "us-east-1"}]}}`, `Identity.CustomIdentities[0].InstanceID is empty`},
 		{`{"Identity": {"CustomIdentities": [{"InstanceID": 7}]}}`, `Identity.CustomIdentities[0].InstanceID: want a string, got number`},
 		{`{"Identity": {"CustomIdentities": {"InstanceID": "a"}}}`, `Identity.CustomIdentities: want a list of objects, got object`},
