@@ -87,9 +87,20 @@ type fetchSpec struct {
 func (u *Updater) downloadPackage(ctx context.Context, url, path, wantSum string) error {
 	return fetch(ctx, u.cfg.Source, fetchSpec{
 		url: url, path: path, sum: wantSum, maxBytes: u.cfg.MaxPackageBytes,
-		unpackDir: filepath.Join(u.cfg.InstallDir, "versions"), factor: u.cfg.FreeSpace.UnpackFactor,
+		unpackDir: existingDir(filepath.Join(u.cfg.InstallDir, "versions")), factor: u.cfg.FreeSpace.UnpackFactor,
 		maxUnpacked: u.cfg.MaxUnpackedBytes, margin: u.cfg.FreeSpace.Margin, sweep: true,
 	})
+}
+
+// existingDir is dir, or its nearest parent that exists: the file system
+// that dir will be on.
+func existingDir(dir string) string {
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
 }
 
 // download fetches url to path, at most maxBytes, wanting margin bytes

@@ -96,6 +96,10 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	staging := u.stagingDir(j.Target)
 	os.RemoveAll(staging)
+	if err := os.MkdirAll(filepath.Dir(staging), 0o755); err != nil {
+		os.Remove(pkg)
+		return abort(ErrorInstallFailed, fmt.Errorf("selfupdate: %w", err))
+	}
 	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes})
 	// The package is not needed any more, whatever the outcome; deleted
 	// before the sync, its pages need not be written at all.

@@ -332,3 +332,33 @@ func treeOf(t testing.TB, dir string) map[string]string {
 	}
 	return tree
 }
+
+// TestRefusedPackageChangesNothingOutsideState: a package refused — by its
+// checksum, or as an unsafe archive — leaves the install directory exactly
+// as it was, and nothing in downloads/.
+func TestRefusedPackageChangesNothingOutsideState(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rel  offer
+		want error
+	}{
+		{"checksum", offer{version: "2.0.0", status: "Active", conf: "ok", checksum: strings.Repeat("ab", 32)}, ErrChecksum},
+		{"unsafe", offer{version: "2.0.0", status: "Active", pkg: rawTar(t, reg("../escape", "x"))}, ErrUnsafeArchive},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSetup(t)
+			s.repo.publish(t, "", offer{version: "1.0.0", status: "Deprecated", conf: "ok"}, tt.rel)
+			before := treeOf(t, s.cfg.InstallDir)
+			_, err := s.updater(t).Update(context.Background())
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Update = %v, want %v", err, tt.want)
+			}
+			if diff := cmp.Diff(before, treeOf(t, s.cfg.InstallDir)); diff != "" {
+				t.Errorf("the install directory changed (-before +after):\n%s", diff)
+			}
+			if left, _ := os.ReadDir(filepath.Join(s.cfg.StateDir, "downloads")); len(left) != 0 {
+				t.Errorf("left in downloads/: %v", left)
+			}
+		})
+	}
+}

@@ -155,16 +155,14 @@ func New(cfg Config) (*Updater, error) {
 	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}}, nil
 }
 
-// ensureDirs makes the state and install directories an update writes to.
-// New does not, so that Check writes nothing anywhere.
+// ensureDirs makes the state directories an update writes to. New does
+// not, so that Check writes nothing anywhere; the install directory is
+// written only once a package has been downloaded and verified.
 func (u *Updater) ensureDirs() error {
 	for _, d := range []string{u.cfg.StateDir, filepath.Join(u.cfg.StateDir, "downloads")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("selfupdate: %w", err)
 		}
-	}
-	if err := os.MkdirAll(filepath.Join(u.cfg.InstallDir, "versions"), 0o755); err != nil {
-		return fmt.Errorf("selfupdate: %w", err)
 	}
 	return nil
 }
