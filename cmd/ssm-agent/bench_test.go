@@ -97,3 +97,52 @@ func rssMiB(b *testing.B, pid int) float64 {
 	b.Fatalf("no VmRSS for %d", pid)
 	return 0
 }
+
+// BenchmarkGuardianKilled measures, in a plain shell with no service
+// manager, the time from SIGKILL of an update's guardian — just after the
+// handover, the new core running — to the update ended: a healthy core on
+// a complete version, the journal finished, the result in the audit log.
+// Beside it, in the same loop, the same span of an update whose guardian
+// is left alone.
+func BenchmarkGuardianKilled(b *testing.B) {
+	old := agentBinary(b, "3.1.0.0")
+	newBin, err := os.ReadFile(agentBinary(b, "3.2.0.0"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkg := agentPackage(b, newBin)
+	var killed, left []time.Duration
+	for i := 0; b.Loop(); i++ {
+		for _, kill := range []bool{true, false} {
+			r := newReleases(b)
+			r.publish(b, "3.2.0.0", pkg, "")
+			a := newAgent(b, old, updateConfigJSON(r.manifestURL(), 60))
+			a.start()
+			if _, _, err := a.run("update", "--now", "--wait", "0"); err != nil {
+				b.Fatal(err)
+			}
+			g := a.waitGuardian(nil)
+			a.waitVersion("3.2.0.0")
+			t0 := time.Now()
+			if kill {
+				a.kill(g)
+			}
+			a.waitFor("the update ended", 60*time.Second, func() (bool, string) {
+				st, err := a.status()
+				return err == nil && st.Healthy && a.journal().Finished() && len(a.resultLines()) == 1, ""
+			})
+			if kill {
+				killed = append(killed, time.Since(t0))
+			} else {
+				left = append(left, time.Since(t0))
+			}
+			a.killAll()
+		}
+	}
+	slices.Sort(killed)
+	slices.Sort(left)
+	b.ReportMetric(ms(killed[len(killed)/2]), "killed-p50-ms")
+	b.ReportMetric(ms(killed[len(killed)-1]), "killed-max-ms")
+	b.ReportMetric(ms(left[len(left)/2]), "unkilled-p50-ms")
+	b.ReportMetric(0, "ns/op")
+}

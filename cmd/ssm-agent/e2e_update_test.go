@@ -32,7 +32,7 @@ type releases struct {
 	files map[string][]byte
 }
 
-func newReleases(t *testing.T) *releases {
+func newReleases(t testing.TB) *releases {
 	r := &releases{files: map[string][]byte{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
@@ -49,7 +49,7 @@ func newReleases(t *testing.T) *releases {
 }
 
 // packageFile is the manifest file name of this host's package.
-func packageFile(t *testing.T) string {
+func packageFile(t testing.TB) string {
 	p, err := manifest.DetectPlatform("")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func packageFile(t *testing.T) string {
 
 // publish offers target as the update of deprecated 3.1.0.0: pkg is served,
 // and the manifest gives checksum (pkg's own when "").
-func (r *releases) publish(t *testing.T, target string, pkg []byte, checksum string) {
+func (r *releases) publish(t testing.TB, target string, pkg []byte, checksum string) {
 	if checksum == "" {
 		checksum = sha(pkg)
 	}
@@ -83,7 +83,7 @@ func sha(b []byte) string {
 }
 
 // agentPackage is a package whose root holds executable as ssm-agent.
-func agentPackage(t *testing.T, executable []byte) []byte {
+func agentPackage(t testing.TB, executable []byte) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	tw := tar.NewWriter(zw)
