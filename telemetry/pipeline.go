@@ -48,7 +48,11 @@ type Config struct {
 	Sinks []SinkConfig
 	// OnError, if set, is told when a sink's error changes: once per new
 	// error, not once per retry. nil for err means the sink recovered.
+	// sink is "" for the spool itself: err (wrapping ErrDegraded) says why
+	// it is degraded, such as a full disk, and nil that it is well again.
 	OnError func(sink string, err error)
+
+	fs fileSystem // osFS; tests inject faults
 }
 
 // SinkConfig is one sink and how the pipeline feeds it.
@@ -69,6 +73,9 @@ type SinkConfig struct {
 var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 
 func (cfg *Config) setDefaults() error {
+	if cfg.fs == nil {
+		cfg.fs = osFS{}
+	}
 	if cfg.Dir == "" {
 		return errors.New("telemetry: Config.Dir is empty")
 	}
@@ -138,6 +145,7 @@ type sinkState struct {
 	cfg    SinkConfig
 	name   string
 	path   string // checkpoint file
+	fs     fileSystem
 	cursor *cursor
 	window []pending // read from the spool, not yet taken by the sink
 
@@ -162,16 +170,19 @@ func Open(cfg Config) (*Pipeline, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cpDir := filepath.Join(cfg.Dir, "checkpoints")
-	if err := os.MkdirAll(cpDir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	cpDir := filepath.Join(cfg.Dir, "checkpoints")
+	if err := makeSubdir(cpDir); err != nil {
+		return nil, err
 	}
 	atomicfile.CleanTemp(cpDir)
 	p := &Pipeline{cfg: cfg}
 	var highest uint64
 	for _, sc := range cfg.Sinks {
-		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json")}
-		cp, err := readCheckpoint(st.path)
+		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json"), fs: cfg.fs}
+		cp, err := readCheckpoint(cfg.fs, st.path)
 		if err != nil {
 			return nil, err
 		}
@@ -180,11 +191,15 @@ func Open(cfg Config) (*Pipeline, error) {
 		highest = max(highest, cp)
 		p.sinks = append(p.sinks, st)
 	}
-	s, err := openSpool(filepath.Join(cfg.Dir, "segments"), cfg.SegmentBytes, highest+1)
+	s, err := openSpool(cfg.fs, filepath.Join(cfg.Dir, "segments"), cfg.SegmentBytes, highest+1)
 	if err != nil {
 		return nil, err
 	}
 	p.spool = s
+	if reason := s.health.reason; reason != "" {
+		p.spoolHealth(reason)
+	}
+	s.onHealth = p.spoolHealth
 	for _, st := range p.sinks {
 		st.cursor = newCursor(s, st.checkpoint.Load())
 	}
@@ -196,8 +211,8 @@ type checkpointFile struct {
 	Seq uint64 `json:"seq"`
 }
 
-func readCheckpoint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
+	b, err := fsys.readFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -219,7 +234,7 @@ func (st *sinkState) advance(seq uint64) error {
 		return nil
 	}
 	b, _ := json.Marshal(checkpointFile{Seq: seq})
-	if err := atomicfile.WriteFile(st.path, b, 0o600); err != nil {
+	if err := st.fs.writeFile(st.path, b); err != nil {
 		return fmt.Errorf("telemetry: checkpoint of %s: %w", st.name, err)
 	}
 	st.checkpoint.Store(seq)
@@ -262,7 +277,7 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 		return err
 	}
 	appended = true
-	if _, err := p.spool.append(payload); err != nil {
+	if err := p.spool.append(payload); err != nil {
 		return err
 	}
 	if p.spool.size() > p.cfg.MaxBytes {

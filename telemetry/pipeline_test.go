@@ -102,6 +102,17 @@ func run(t testing.TB, cfg Config) *serving {
 	return s
 }
 
+// scanFile scans the segment file at path.
+func scanFile(t testing.TB, path string, first uint64) (size int64, last uint64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return scanSegment(f, first)
+}
+
 // segmentFiles lists the spool's segment files (not the spare one).
 func segmentFiles(t testing.TB, dir string) []string {
 	entries, err := os.ReadDir(filepath.Join(dir, "segments"))
@@ -262,7 +273,7 @@ func TestTornRecordIsCutOff(t *testing.T) {
 	// Simulate a crash in the middle of writing a fourth record: its first
 	// bytes are where the zeros after the third record were.
 	f, _ := os.OpenFile(seg, os.O_RDWR, 0)
-	size, _, _ := scanSegment(seg, 1)
+	size, _ := scanFile(t, seg, 1)
 	partial := appendRecord(nil, 4, []byte(`{"id":"x","type":"t","name":"3"}`))
 	f.WriteAt(partial[:len(partial)-5], size)
 	f.Close()
