@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -121,7 +122,11 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
 
 // fill tops up the sink's window from the spool.
 func (p *Pipeline) fill(st *sinkState) error {
-	if cp := st.checkpoint.Load(); len(st.window) == 0 && st.cursor.next <= cp {
+	cp := st.checkpoint.Load()
+	for len(st.window) > 0 && st.window[0].seq <= cp { // dropped for space
+		st.window = st.window[1:]
+	}
+	if len(st.window) == 0 && st.cursor.next <= cp {
 		st.cursor.close() // events dropped for space: start past them
 		st.cursor.next = cp + 1
 	}
@@ -175,6 +180,7 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 		st.update(func(s *SinkStatus) { s.Dropped += nn })
 	case errors.Is(err, ErrNotConfigured):
 		n = 0
+		p.trimPending(st)
 	}
 	if n > 0 {
 		last := st.window[n-1].seq
@@ -237,4 +243,41 @@ func (p *Pipeline) recovered(st *sinkState) {
 	if was != StateOK && p.cfg.OnError != nil {
 		p.cfg.OnError(st.name, nil)
 	}
+}
+
+// trimPending drops, for a pending sink, the oldest whole segments past
+// its MaxPendingBytes.
+func (p *Pipeline) trimPending(st *sinkState) {
+	segs, durable := p.spool.snapshot()
+	cp := st.checkpoint.Load()
+	lastOf := func(j int) uint64 {
+		if j+1 < len(segs) {
+			return segs[j+1].first - 1
+		}
+		return durable
+	}
+	var total int64
+	for j, seg := range segs {
+		if lastOf(j) > cp {
+			total += seg.size
+		}
+	}
+	var through uint64
+	for j := 0; j+1 < len(segs) && total > st.cfg.MaxPendingBytes; j++ {
+		if last := lastOf(j); last > cp {
+			total -= segs[j].size
+			through = last
+		}
+	}
+	if through == 0 {
+		return
+	}
+	n := through - max(cp, segs[0].first-1)
+	if err := st.advance(through); err != nil {
+		return // tried again at the next Send
+	}
+	st.update(func(s *SinkStatus) { s.Dropped += n })
+	p.collect()
+	p.Record(context.Background(), Event{Type: TypeTelemetry, Name: NameDropped,
+		Attributes: map[string]string{AttrSink: st.name, AttrCount: strconv.FormatUint(n, 10), "reason": "sink pending"}})
 }

@@ -25,6 +25,10 @@ const (
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultRetryInitial  = time.Second
 	DefaultRetryMax      = 5 * time.Minute
+	// DefaultMaxPendingBytes is what is kept for a pending sink: about as
+	// little as the SSM Agent keeps for its AWS channel (a day's audit
+	// file of a quiet agent).
+	DefaultMaxPendingBytes = 1 << 20
 )
 
 // Config configures a Pipeline. Dir is required; every other zero value
@@ -68,6 +72,15 @@ type SinkConfig struct {
 	// RetryInitial and RetryMax bound the backoff between retries of a
 	// failing sink. Defaults 1 s and 5 min.
 	RetryInitial, RetryMax time.Duration
+	// MaxPendingBytes bounds what the spool keeps for the sink while it is
+	// pending (its Send returns ErrNotConfigured, such as the AWS channel
+	// without an endpoint): older events past it are dropped for this
+	// sink, counted in SinkStatus.Dropped and recorded as a
+	// telemetry.dropped event, so that a sink that may never be set up does
+	// not fill the spool. Whole segments are dropped, and never the active
+	// one, so up to MaxPendingBytes plus one segment is kept. A sink that
+	// fails otherwise is bounded only by Config.MaxBytes. Default 1 MiB.
+	MaxPendingBytes int64
 }
 
 var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
@@ -105,7 +118,7 @@ func (cfg *Config) setDefaults() error {
 			return fmt.Errorf("telemetry: Config.Sinks[%d]: two sinks named %q", i, name)
 		}
 		seen[name] = true
-		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 {
+		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 || sc.MaxPendingBytes < 0 {
 			return fmt.Errorf("telemetry: Config.Sinks[%d] (%s): negative setting", i, name)
 		}
 		if sc.FlushInterval == 0 {
@@ -122,6 +135,9 @@ func (cfg *Config) setDefaults() error {
 		}
 		if sc.RetryMax == 0 {
 			sc.RetryMax = DefaultRetryMax
+		}
+		if sc.MaxPendingBytes == 0 {
+			sc.MaxPendingBytes = DefaultMaxPendingBytes
 		}
 		sc.RetryMax = max(sc.RetryMax, sc.RetryInitial)
 	}

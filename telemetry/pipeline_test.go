@@ -494,3 +494,47 @@ func TestPendingSinkSaysSoOnce(t *testing.T) {
 	sink.mu.Unlock()
 	sink.waitFor(t, 5)
 }
+
+// TestPendingSinkIsBounded: a sink that is not configured keeps about
+// MaxPendingBytes in the spool; older events are dropped for it, counted
+// and recorded, while a working sink gets everything.
+func TestPendingSinkIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	ok := newMemSink("ok")
+	pending := fast(&SSMChannel{})
+	pending.MaxPendingBytes = 8192
+	p := run(t, Config{Dir: dir, SegmentBytes: 4096, Sinks: []SinkConfig{fast(ok), pending}})
+	for i := range 1000 {
+		if err := p.Record(context.Background(), Event{Type: "t", Name: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok.waitFor(t, 1000)
+	deadline := time.Now().Add(testTimeout)
+	for {
+		st := p.Status()[1]
+		if st.State == StatePending && st.PendingBytes <= 8192+4096 && len(segmentFiles(t, dir)) <= 4 {
+			if st.Dropped < 900 {
+				t.Errorf("pending sink: %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending sink: %+v; %d segments", st, len(segmentFiles(t, dir)))
+		}
+		select {
+		case <-ok.signal:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var counted uint64
+	for _, e := range ok.events() {
+		if e.Name == NameDropped && e.Attributes[AttrSink] == "ssm" {
+			n, _ := strconv.ParseUint(e.Attributes[AttrCount], 10, 64)
+			counted += n
+		}
+	}
+	if counted == 0 {
+		t.Error("the drops were not recorded")
+	}
+}
