@@ -154,6 +154,10 @@ type Pipeline struct {
 
 	dropping sync.Mutex // one enforcer of the size limit at a time
 	closed   atomic.Bool
+
+	life      sync.Mutex    // guards serving and stopServe, and closing
+	serving   chan struct{} // closed when the running Serve returns; nil if none runs
+	stopServe context.CancelFunc
 }
 
 // sinkState is the pipeline's side of one sink.
@@ -339,47 +343,4 @@ func (p *Pipeline) collect() {
 		low = min(low, st.checkpoint.Load())
 	}
 	p.spool.removeThrough(low)
-}
-
-// Serve delivers events to the sinks until ctx ends: each sink gets new
-// events within its flush interval, in batches, with retries on failure.
-// It returns when ctx ends and every sink's goroutine has stopped; what
-// was not delivered stays in the spool for Close or the next run.
-func (p *Pipeline) Serve(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, st := range p.sinks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.runSink(ctx, st)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
-// Close delivers what it can until ctx ends, then closes the spool.
-// Undelivered events stay on disk for the next Open.
-func (p *Pipeline) Close(ctx context.Context) error {
-	if p.closed.Swap(true) {
-		return nil
-	}
-	var wg sync.WaitGroup
-	for _, st := range p.sinks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n, err := p.deliver(ctx, st)
-				if err != nil || n == 0 {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, st := range p.sinks {
-		st.cursor.close()
-	}
-	return p.spool.close()
 }
