@@ -40,10 +40,14 @@ type AuditFiles struct {
 	Location *time.Location
 }
 
-var _ Sink = (*AuditFiles)(nil)
+var _ LocalSink = (*AuditFiles)(nil)
 
 // Name returns "audit".
 func (a *AuditFiles) Name() string { return "audit" }
+
+// Local returns true: audit files get each event as soon as it is
+// durable.
+func (a *AuditFiles) Local() bool { return true }
 
 func (a *AuditFiles) keep() int {
 	if a.Keep == 0 {

@@ -80,7 +80,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 		}
-		if !p.sleep(ctx, cfg.FlushInterval) {
+		if cfg.FlushInterval > 0 && !p.sleep(ctx, cfg.FlushInterval) {
 			return
 		}
 		for {

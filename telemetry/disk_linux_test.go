@@ -137,23 +137,6 @@ func TestFullTmpfs(t *testing.T) {
 	}
 }
 
-// waitDelivered waits until the named sink has had at least n events.
-func waitDelivered(t *testing.T, p *Pipeline, sink string, n uint64) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for {
-		for _, st := range p.Status() {
-			if st.Name == sink && st.Delivered >= n && st.PendingEvents == 0 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sink %s: %+v", sink, p.Status())
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // diskBytes returns the space the files under dir take on disk.
 func diskBytes(t *testing.T, dir string) int64 {
 	t.Helper()

@@ -63,7 +63,8 @@ type Config struct {
 type SinkConfig struct {
 	Sink Sink
 	// FlushInterval is how long new events wait to be sent together.
-	// Default 1 s.
+	// Default 1 s, or 0 (sent as soon as they are durable) for a
+	// LocalSink.
 	FlushInterval time.Duration
 	// MaxBatch and MaxBatchBytes bound the events handed to one Send, and
 	// what is held in memory for the sink. Defaults 10,000 and 4 MiB.
@@ -121,7 +122,7 @@ func (cfg *Config) setDefaults() error {
 		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 || sc.MaxPendingBytes < 0 {
 			return fmt.Errorf("telemetry: Config.Sinks[%d] (%s): negative setting", i, name)
 		}
-		if sc.FlushInterval == 0 {
+		if l, ok := sc.Sink.(LocalSink); sc.FlushInterval == 0 && !(ok && l.Local()) {
 			sc.FlushInterval = DefaultFlushInterval
 		}
 		if sc.MaxBatch == 0 {

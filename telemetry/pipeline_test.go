@@ -102,6 +102,23 @@ func run(t testing.TB, cfg Config) *serving {
 	return s
 }
 
+// waitDelivered waits until the named sink has had at least n events.
+func waitDelivered(t testing.TB, p *Pipeline, sink string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		for _, st := range p.Status() {
+			if st.Name == sink && st.Delivered >= n && st.PendingEvents == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink %s: %+v", sink, p.Status())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // scanFile scans the segment file at path.
 func scanFile(t testing.TB, path string, first uint64) (size int64, last uint64) {
 	t.Helper()
