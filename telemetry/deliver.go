@@ -41,7 +41,7 @@ func (p *Pipeline) Status() []SinkStatus {
 		st.mu.Lock()
 		s := st.status
 		st.mu.Unlock()
-		cp := st.checkpoint.Load()
+		cp := st.done()
 		if durable > cp {
 			s.PendingEvents = durable - cp
 		}
@@ -72,7 +72,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 	for {
 		// Wait for events, then let more gather for the flush interval.
 		changed := p.spool.changed()
-		if len(st.window) == 0 && p.spool.durable.Load() <= st.checkpoint.Load() {
+		if len(st.window) == 0 && p.spool.durable.Load() <= st.done() {
 			select {
 			case <-changed:
 				continue
@@ -183,12 +183,9 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 		p.trimPending(st)
 	}
 	if n > 0 {
-		last := st.window[n-1].seq
+		st.taken.Store(st.window[n-1].seq)
 		st.window = st.window[n:]
-		if cerr := st.advance(last); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		p.collect()
+		st.requestSave()
 		if !IsPermanent(err) {
 			nn := uint64(n)
 			st.update(func(s *SinkStatus) { s.Delivered += nn; s.LastDeliveryAt = time.Now() })
@@ -203,6 +200,42 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 	}
 	p.recovered(st)
 	return n, nil
+}
+
+// saveLoop writes the sink's checkpoint when it has delivered events,
+// beside the goroutine that delivers, so that a slow disk sync does not
+// hold deliveries up: what is delivered during one write is covered by the
+// next. It returns when ctx ends.
+func (p *Pipeline) saveLoop(ctx context.Context, st *sinkState) {
+	for {
+		select {
+		case <-st.saveReq:
+		case <-ctx.Done():
+			return
+		}
+		p.save(st)
+	}
+}
+
+// requestSave asks saveLoop to write the checkpoint.
+func (st *sinkState) requestSave() {
+	select {
+	case st.saveReq <- struct{}{}:
+	default:
+	}
+}
+
+// save writes the checkpoint of what the sink has taken, and deletes the
+// segments that every sink is done with.
+func (p *Pipeline) save(st *sinkState) {
+	if st.taken.Load() <= st.checkpoint.Load() {
+		return
+	}
+	if err := st.advance(st.taken.Load()); err != nil {
+		p.reportError(st, err)
+		return
+	}
+	p.collect()
 }
 
 // failed records a sink's error and reports it if it is a new one.

@@ -42,13 +42,20 @@ func (p *Pipeline) Serve(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, st := range p.sinks {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			p.runSink(ctx, st)
 		}()
+		go func() {
+			defer wg.Done()
+			p.saveLoop(ctx, st)
+		}()
 	}
 	wg.Wait()
+	for _, st := range p.sinks {
+		p.save(st)
+	}
 	return nil
 }
 
@@ -73,6 +80,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer p.save(st)
 			for ctx.Err() == nil {
 				n, err := p.deliver(ctx, st)
 				if err != nil || n == 0 {

@@ -171,7 +171,9 @@ type sinkState struct {
 	window []pending // read from the spool, not yet taken by the sink
 
 	cpMu       sync.Mutex
-	checkpoint atomic.Uint64 // every event up to here is done with
+	checkpoint atomic.Uint64 // every event up to here is done with, on disk
+	taken      atomic.Uint64 // every event up to here is done with, maybe not yet on disk
+	saveReq    chan struct{} // asks for the checkpoint to be written
 
 	mu     sync.Mutex
 	status SinkStatus
@@ -202,7 +204,8 @@ func Open(cfg Config) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg}
 	var highest uint64
 	for _, sc := range cfg.Sinks {
-		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json"), fs: cfg.fs}
+		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json"), fs: cfg.fs,
+			saveReq: make(chan struct{}, 1)}
 		cp, err := readCheckpoint(cfg.fs, st.path)
 		if err != nil {
 			return nil, err
@@ -246,6 +249,9 @@ func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
 	}
 	return cp.Seq, nil
 }
+
+// done returns the seq up to which the sink is done with events.
+func (st *sinkState) done() uint64 { return max(st.taken.Load(), st.checkpoint.Load()) }
 
 // advance moves a sink's checkpoint forward to seq and stores it durably.
 func (st *sinkState) advance(seq uint64) error {
@@ -320,7 +326,7 @@ func (p *Pipeline) enforceLimit() {
 			break
 		}
 		for _, st := range p.sinks {
-			if cp := st.checkpoint.Load(); cp < last {
+			if cp := st.done(); cp < last {
 				n := last - max(cp, seg.first-1)
 				dropped[st.name] += n
 				st.update(func(s *SinkStatus) { s.Dropped += n })
