@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -192,6 +193,13 @@ func (d *auditDay) add(line []byte, t time.Time, maxDay int64) {
 func (a *AuditFiles) openDay(day string) (*auditDay, error) {
 	path := filepath.Join(a.Dir, auditPrefix+day)
 	f, err := atomicfile.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, atomicfile.ErrUnsafe) {
+		// A link or a file that is also elsewhere, planted: replace the
+		// name with a file of our own; what it pointed to is untouched.
+		if err = os.Remove(path); err == nil {
+			f, err = atomicfile.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit files: %w", err)
 	}

@@ -109,21 +109,11 @@ func zeroFill(f file, size int64) error {
 // Config.Dir, with mode 0700 if it is missing, and checks that it is a
 // directory and not a link to one elsewhere.
 func makeSubdir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err == nil {
-		if err := os.Chmod(dir, 0o700); err != nil { // whatever the umask
-			return fmt.Errorf("telemetry: %w", err)
+	if err := atomicfile.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, atomicfile.ErrUnsafe) {
+			return fmt.Errorf("telemetry: %w; it must be a directory of the pipeline's own: remove it", err)
 		}
-	} else if !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("telemetry: %w", err)
-	}
-	fi, err := os.Lstat(dir)
-	switch {
-	case err != nil:
-		return fmt.Errorf("telemetry: %w", err)
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("telemetry: %s is a symbolic link; it must be a directory of the pipeline's own (remove the link)", dir)
-	case !fi.IsDir():
-		return fmt.Errorf("telemetry: %s is not a directory (%v); remove it", dir, fi.Mode().Type())
 	}
 	return nil
 }

@@ -237,6 +237,14 @@ type checkpointFile struct {
 
 func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
 	b, err := fsys.readFile(path)
+	if errors.Is(err, atomicfile.ErrUnsafe) {
+		// A planted link or a file that is also elsewhere: not ours to
+		// trust. Without it every event is delivered again, none lost.
+		if err := fsys.remove(path); err != nil {
+			return 0, fmt.Errorf("telemetry: checkpoint: %w", err)
+		}
+		return 0, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
 
 // A spool is the durable queue: segment files of records (record.go),
@@ -167,6 +169,13 @@ func (s *spool) openSpare() {
 func (s *spool) reopenLast(next *uint64) error {
 	last := &s.segments[len(s.segments)-1]
 	f, err := s.fs.open(s.path(last.first), true)
+	if errors.Is(err, atomicfile.ErrUnsafe) { // not ours to write to: set aside, never written
+		if err := s.fs.remove(s.path(last.first)); err != nil {
+			return fmt.Errorf("telemetry: spool: %w", err)
+		}
+		s.segments = s.segments[:len(s.segments)-1]
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("telemetry: spool: %w", err)
 	}
