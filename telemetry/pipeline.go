@@ -307,10 +307,13 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
-	payload, err := encodeEvent(&e)
+	buf := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(buf)
+	payload, err := appendEvent((*buf)[:0], &e)
 	if err != nil {
 		return err
 	}
+	*buf = payload
 	appended = true
 	if err := p.spool.append(payload); err != nil {
 		return err
@@ -320,6 +323,10 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	}
 	return nil
 }
+
+// encodeBuffers hold events while Record encodes them; the spool copies
+// them.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // enforceLimit drops the oldest segments until the spool fits, counting
 // for each sink the events it had not yet taken, and records the drops.

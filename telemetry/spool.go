@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,13 +29,20 @@ type spool struct {
 
 	// The append side.
 	mu       sync.Mutex
-	arriving atomic.Int32 // appends on their way, for the syncing goroutine to wait for
-	syncing  bool         // a goroutine leads a sync; only it touches what follows mu's fields
-	idle     *sync.Cond   // signalled when syncing ends
-	cur      *group       // the group that records appended now belong to
-	buf      []byte       // records of cur, not yet numbered
+	arriving atomic.Int32  // appends on their way, for the syncing goroutine to wait for
+	syncing  bool          // a goroutine leads a sync; only it touches what follows mu's fields
+	idle     *sync.Cond    // signalled when syncing ends
+	cur      *group        // the group that records appended now belong to
+	buf      []byte        // records of cur, not yet numbered
+	count    int           // how many
+	full     chan struct{} // closed when count reaches expect, for a leader waiting
 	free     []byte
 	closed   bool
+	expect   int           // the group a leader waits for: the appenders lately seen
+	timer    *time.Timer   // the leader's, for how long it waits
+	lastSync time.Duration // how long the last group took to write
+	groups   int64         // groups written, and their records, for benchmarks
+	grouped  int64
 
 	// The leader's: only the goroutine that leads a sync touches these.
 	nextSeq    uint64
@@ -234,8 +240,13 @@ func (s *spool) arrive() { s.arriving.Add(1) }
 // leave withdraws an announced append that will not happen.
 func (s *spool) leave() { s.arriving.Add(-1) }
 
-// maxGroupWait bounds how long a sync waits for announced appends.
-const maxGroupWait = 100 * time.Microsecond
+// A leader waits for its group to gather for at least minGroupWait, or as
+// long as the last sync took, up to maxGroupWait: waiting for a group as
+// large as the last costs less than the sync it saves.
+const (
+	minGroupWait = 100 * time.Microsecond
+	maxGroupWait = time.Millisecond
+)
 
 // append adds a record, announced with arrive, and returns once it is on
 // disk. Appends are group committed: if no sync is under way, this
@@ -249,6 +260,11 @@ func (s *spool) append(payload []byte) error {
 		return errClosed
 	}
 	s.buf = appendUnnumbered(s.buf, payload)
+	s.count++
+	if s.full != nil && s.count >= s.expect {
+		close(s.full)
+		s.full = nil
+	}
 	g := s.cur
 	if !s.syncing {
 		s.syncing = true
@@ -265,23 +281,27 @@ func (s *spool) append(payload []byte) error {
 }
 
 // lead writes and syncs the current group, then hands the next group, if
-// it has records, to one of its appenders.
+// it has records, to one of its appenders. Before it writes, it lets the
+// group gather: the appends announced, and as many as there are
+// appenders about (those of the last group, who come back, and those
+// already waiting), within a bound.
 func (s *spool) lead() error {
 	s.mu.Lock()
-	for deadline := time.Now().Add(maxGroupWait); s.arriving.Load() > 0 && time.Now().Before(deadline); {
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
-	}
-	g, out := s.cur, s.buf
-	s.cur, s.buf, s.free = newGroup(), s.free[:0], nil
+	s.gather()
+	g, out, n := s.cur, s.buf, s.count
+	s.cur, s.buf, s.count, s.free = newGroup(), s.free[:0], 0, nil
 	s.mu.Unlock()
 
+	start := time.Now()
 	err := s.writeGroup(out)
+	took := time.Since(start)
 	g.err = err
 	close(g.done)
 
 	s.mu.Lock()
+	s.lastSync, s.expect = took, n+s.count
+	s.groups++
+	s.grouped += int64(n)
 	s.free = out[:0]
 	if len(s.buf) > 0 {
 		s.cur.lead <- struct{}{} // syncing stays true: one of them takes over
@@ -291,6 +311,38 @@ func (s *spool) lead() error {
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// gather waits, with mu held (and let go meanwhile), for the group to be
+// as large as the last: the appenders of the last group come back, and
+// those who were waiting are there already. It waits no longer than the
+// last sync took (between minGroupWait and maxGroupWait), and not at all
+// while one appender is about; appends announced (arriving) are waited for
+// a moment too.
+func (s *spool) gather() {
+	if s.count >= s.expect && s.arriving.Load() == 0 {
+		return
+	}
+	wait := min(max(s.lastSync, minGroupWait), maxGroupWait)
+	if s.count >= s.expect { // announced appends only: the old, short wait
+		wait = minGroupWait
+		s.expect = s.count + int(s.arriving.Load())
+	}
+	full := make(chan struct{})
+	s.full = full
+	s.mu.Unlock()
+	if s.timer == nil {
+		s.timer = time.NewTimer(wait)
+	} else {
+		s.timer.Reset(wait)
+	}
+	select {
+	case <-full:
+	case <-s.timer.C:
+	}
+	s.timer.Stop()
+	s.mu.Lock()
+	s.full = nil
 }
 
 // writeGroup numbers the records in out, writes and syncs them, and makes
