@@ -71,6 +71,9 @@ func (c *cursor) read(maxEvents, maxBytes int) ([]rawRecord, error) {
 			c.close()
 		case errors.Is(err, io.EOF):
 			return out, nil // the end of what is durable
+		case !errors.Is(err, errCorrupt): // the disk's error: try again later
+			c.close()
+			return out, fmt.Errorf("telemetry: spool %s: %w", c.s.path(segs[i].first), err)
 		case i+1 < len(segs):
 			// A damaged segment: what follows the damage is lost.
 			c.skipped += segs[i+1].first - c.next

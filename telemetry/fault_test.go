@@ -134,6 +134,20 @@ func (f faultFile) WriteAt(b []byte, off int64) (int, error) {
 	return f.file.WriteAt(b, off)
 }
 
+func (f faultFile) Read(b []byte) (int, error) {
+	if err := f.fs.check("read", f.Name()); err != nil {
+		return 0, err
+	}
+	return f.file.Read(b)
+}
+
+func (f faultFile) ReadAt(b []byte, off int64) (int, error) {
+	if err := f.fs.check("read", f.Name()); err != nil {
+		return 0, err
+	}
+	return f.file.ReadAt(b, off)
+}
+
 func (f faultFile) Sync() error {
 	if err := f.fs.check("sync", f.Name()); err != nil {
 		return err
@@ -190,6 +204,7 @@ func TestFullDiskAtEveryWriteSite(t *testing.T) {
 		{"directory sync", at("syncdir", anyFile), syscall.EIO, true, false},
 		{"checkpoint", at("writefile", anyFile), syscall.ENOSPC, false, false},
 		{"collect remove", at("remove", anyFile), syscall.EIO, false, false},
+		{"segment read", at("read", isSegment), syscall.EIO, false, false},
 		{"create at open", at("create", anyFile), syscall.ENOSPC, true, true},
 		{"everything at open", func(op, _ string) bool { return op != "remove" }, syscall.ENOSPC, true, true},
 	}

@@ -127,7 +127,11 @@ func scanFile(t testing.TB, path string, first uint64) (size int64, last uint64)
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return scanSegment(f, first)
+	size, last, err = scanSegment(f, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size, last
 }
 
 // segmentFiles lists the spool's segment files (not the spare one).

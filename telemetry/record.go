@@ -60,12 +60,16 @@ func numberRecords(b []byte, first uint64) int {
 }
 
 // scanSegment reads a segment's records and returns the size of its valid
-// prefix and the seq of its last valid record (first-1 if none).
-func scanSegment(f io.Reader, first uint64) (size int64, last uint64) {
+// prefix and the seq of its last valid record (first-1 if none). An error
+// is the disk's, not a record's: then where the records end is not known.
+func scanSegment(f io.Reader, first uint64) (size int64, last uint64, err error) {
 	r := newRecordReader(bufio.NewReaderSize(f, 64<<10), first)
 	for {
 		if _, _, err := r.next(); err != nil {
-			return r.off, r.want - 1
+			if err == io.EOF || errors.Is(err, errCorrupt) {
+				err = nil
+			}
+			return r.off, r.want - 1, err
 		}
 	}
 }
@@ -91,6 +95,9 @@ func (rr *recordReader) next() (uint64, []byte, error) {
 	if err == io.EOF || err == nil && rr.hdr == [recordHeader]byte{} {
 		return 0, nil, io.EOF // the end, or the zeros a segment is filled with
 	}
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return 0, nil, err // the disk failed to read: not the record's fault
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w at offset %d: header cut after %d bytes", errCorrupt, rr.off, n)
 	}
@@ -104,6 +111,9 @@ func (rr *recordReader) next() (uint64, []byte, error) {
 	}
 	payload := rr.buf[:size]
 	if _, err := io.ReadFull(rr.r, payload); err != nil {
+		if err != io.ErrUnexpectedEOF && err != io.EOF {
+			return 0, nil, err
+		}
 		return 0, nil, fmt.Errorf("%w at offset %d: payload cut", errCorrupt, rr.off)
 	}
 	crc := crc32.Update(0, crcTable, rr.hdr[8:16])

@@ -185,7 +185,11 @@ func (s *spool) reopenLast(next *uint64) error {
 	if err != nil {
 		return fmt.Errorf("telemetry: spool: %w", err)
 	}
-	size, lastSeq := scanSegment(io.NewSectionReader(f, 0, 1<<62), last.first)
+	size, lastSeq, err := scanSegment(io.NewSectionReader(f, 0, 1<<62), last.first)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("telemetry: spool: reading %s: %w", s.path(last.first), err)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
