@@ -40,8 +40,9 @@ const (
 // such as "agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03".
 // Spaces, '%' and control characters in a field are written as %XX, so a
 // field cannot break the line format. Files have mode 0600 in a 0700
-// directory, and are never opened through a symbolic link or when they
-// have another hard link. The newest Keep files are kept, within
+// directory (which must not be a symbolic link), and are never opened
+// through a symbolic link or when they have another hard link: such an
+// entry is replaced by a file of the sink's own. The newest Keep files are kept, within
 // MaxTotalBytes.
 //
 // A day's file holds at most MaxDayBytes: once it is full, that day's
@@ -109,7 +110,7 @@ func (a *AuditFiles) Send(ctx context.Context, events []Event) (int, error) {
 	if a.Dir == "" {
 		return 0, fmt.Errorf("audit files: %w: no directory", ErrNotConfigured)
 	}
-	if err := os.MkdirAll(a.Dir, 0o700); err != nil {
+	if err := makeDir(a.Dir); err != nil {
 		return 0, fmt.Errorf("audit files: %w", err)
 	}
 	loc := a.location()
@@ -211,13 +212,17 @@ func (a *AuditFiles) openDay(day string) (*auditDay, error) {
 	d := &auditDay{day: day, f: f, size: fi.Size(), dropAt: -1}
 	if d.size == 0 {
 		d.pending = append(d.pending, auditHeader...)
-	} else if d.size >= int64(dropLineBytes) {
-		tail := make([]byte, dropLineBytes)
-		if _, err := f.ReadAt(tail, d.size-int64(dropLineBytes)); err == nil {
-			if n, ok := parseDropLine(tail); ok {
-				d.dropAt, d.dropped = d.size-int64(dropLineBytes), n
-			}
-		}
+		return d, nil
+	}
+	tail := make([]byte, min(d.size, int64(dropLineBytes)))
+	if _, err := f.ReadAt(tail, d.size-int64(len(tail))); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit files: %s: %w", path, err)
+	}
+	if n, ok := parseDropLine(tail); ok {
+		d.dropAt, d.dropped = d.size-int64(dropLineBytes), n
+	} else if tail[len(tail)-1] != '\n' { // cut by a crash or written by another
+		d.pending = append(d.pending, '\n')
 	}
 	return d, nil
 }

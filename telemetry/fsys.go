@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
@@ -103,6 +104,16 @@ func zeroFill(f file, size int64) error {
 		return fmt.Errorf("sync %s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// makeDir makes dir with mode 0700 and its missing parents, and checks
+// that dir itself is a directory and not a link (its parents are the
+// caller's to check).
+func makeDir(dir string) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	return makeSubdir(dir)
 }
 
 // makeSubdir makes dir, a directory of the pipeline's own inside

@@ -35,7 +35,9 @@ const (
 // means the documented default.
 type Config struct {
 	// Dir holds the spool (segments/) and the sinks' checkpoints
-	// (checkpoints/). Created with mode 0700.
+	// (checkpoints/). Created with mode 0700 (a wider mode is narrowed);
+	// it and its subdirectories must not be symbolic links. The
+	// directories above it are the caller's to check.
 	Dir string
 	// MaxBytes bounds the spool on disk. When it is full the oldest
 	// undelivered events are dropped, counted per sink, and the drop is
@@ -193,8 +195,8 @@ func Open(cfg Config) (*Pipeline, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+	if err := makeDir(cfg.Dir); err != nil {
+		return nil, err
 	}
 	cpDir := filepath.Join(cfg.Dir, "checkpoints")
 	if err := makeSubdir(cpDir); err != nil {
@@ -231,6 +233,9 @@ func Open(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
+// maxSeq bounds sequence numbers (and checkpoints), far from overflow.
+const maxSeq = 1 << 62
+
 type checkpointFile struct {
 	Seq uint64 `json:"seq"`
 }
@@ -253,7 +258,10 @@ func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
 	}
 	var cp checkpointFile
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return 0, fmt.Errorf("telemetry: checkpoint %s: %w", path, err)
+		return 0, fmt.Errorf("telemetry: checkpoint %s: %w (remove it to deliver everything again)", path, err)
+	}
+	if cp.Seq > maxSeq {
+		return 0, fmt.Errorf("telemetry: checkpoint %s: seq %d is over the limit %d (remove it to deliver everything again)", path, cp.Seq, uint64(maxSeq))
 	}
 	return cp.Seq, nil
 }

@@ -130,7 +130,7 @@ func (s *spool) list() error {
 	for _, e := range entries {
 		name := e.Name()
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
-		if !strings.HasSuffix(name, segmentSuffix) || err != nil || first == 0 {
+		if !strings.HasSuffix(name, segmentSuffix) || err != nil || first == 0 || first > maxSeq {
 			continue
 		}
 		switch {
