@@ -189,21 +189,27 @@ func TestFiftyOneStarts(t *testing.T) {
 	}
 }
 
-// TestOpensWithOneMiBFree opens a new spool on a disk with 1 MiB free: it
-// records, degraded (no room to preallocate), and says so; the next open
-// uses the segment there is.
-func TestOpensWithOneMiBFree(t *testing.T) {
+// TestOpensWithLittleFree opens a new spool on a disk with 1 MiB free, and
+// with 64 KiB: it records, degraded (no room to preallocate), and says so;
+// the next opens use the segment there is.
+func TestOpensWithLittleFree(t *testing.T) {
+	for _, free := range []int64{1 << 20, 64 << 10} {
+		t.Run(strconv.FormatInt(free, 10), func(t *testing.T) { opensWith(t, free) })
+	}
+}
+
+func opensWith(t *testing.T, free int64) {
 	disk := smallDisk(t, 8<<20)
 	filler := fill(t, disk)
 	fi, _ := os.Stat(filler)
-	if err := os.Truncate(filler, fi.Size()-1<<20); err != nil {
+	if err := os.Truncate(filler, fi.Size()-free); err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{Dir: filepath.Join(disk, "spool"), Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: filepath.Join(disk, "audits")}}, {Sink: &SSMChannel{}}}}
 	for run := range 3 {
 		p, err := Open(cfg)
 		if err != nil {
-			t.Fatalf("open %d with 1 MiB free: %v", run, err)
+			t.Fatalf("open %d with %d bytes free: %v", run, free, err)
 		}
 		for i := range 100 {
 			if err := p.Record(context.Background(), Event{Type: "t", Name: strconv.Itoa(i)}); err != nil {
