@@ -146,7 +146,7 @@ func (p *Pipeline) fill(st *sinkState) error {
 		e, derr := decodeEvent(r.payload)
 		if derr != nil { // checksummed but undecodable: written by something else
 			st.update(func(s *SinkStatus) { s.Dropped++ })
-			st.advance(r.seq)
+			st.window = append(st.window, pending{seq: r.seq, bad: true})
 			continue
 		}
 		st.window = append(st.window, pending{seq: r.seq, event: e, size: len(r.payload)})
@@ -161,12 +161,16 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 		p.failed(st, err)
 		return 0, err
 	}
+	st.skipBad()
 	if len(st.window) == 0 {
 		return 0, nil
 	}
-	events := make([]Event, len(st.window))
-	for i := range st.window {
-		events[i] = st.window[i].event
+	events := make([]Event, 0, len(st.window))
+	for _, pe := range st.window {
+		if pe.bad { // a Send stops short of it; it is skipped when reached
+			break
+		}
+		events = append(events, pe.event)
 	}
 	n, err := st.cfg.Sink.Send(ctx, events)
 	n = min(max(n, 0), len(events))
@@ -185,6 +189,7 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 	if n > 0 {
 		st.taken.Store(st.window[n-1].seq)
 		st.window = st.window[n:]
+		st.skipBad()
 		st.requestSave()
 		if !IsPermanent(err) {
 			nn := uint64(n)
@@ -200,6 +205,16 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 	}
 	p.recovered(st)
 	return n, nil
+}
+
+// skipBad takes the undecodable records at the front of the window as
+// done with (they were counted as dropped when read).
+func (st *sinkState) skipBad() {
+	for len(st.window) > 0 && st.window[0].bad {
+		st.taken.Store(st.window[0].seq)
+		st.window = st.window[1:]
+		st.requestSave()
+	}
 }
 
 // saveLoop writes the sink's checkpoint when it has delivered events,

@@ -186,6 +186,7 @@ type pending struct {
 	seq   uint64
 	event Event
 	size  int
+	bad   bool // checksummed but undecodable: skipped
 }
 
 // Open opens the pipeline's spool in cfg.Dir, recovering from a crash: a

@@ -559,3 +559,43 @@ func TestPendingSinkIsBounded(t *testing.T) {
 		t.Error("the drops were not recorded")
 	}
 }
+
+// TestUndecodableRecordIsSkippedInOrder: a checksummed record that is not
+// an event is dropped and counted when the sink reaches it, never before
+// the events ahead of it are delivered (the checkpoint does not pass
+// them).
+func TestUndecodableRecordIsSkippedInOrder(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	down := newMemSink("s")
+	down.send = func([]Event) (int, error) { return 0, errTestDown }
+	p, err := Open(Config{Dir: dir, Sinks: []SinkConfig{fast(down)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Record(ctx, Event{Type: "t", Name: "before"})
+	p.spool.arrive()
+	if err := p.spool.append([]byte("not an event")); err != nil {
+		t.Fatal(err)
+	}
+	p.Record(ctx, Event{Type: "t", Name: "after"})
+	p.deliver(ctx, p.sinks[0])
+	p.save(p.sinks[0])
+	if cp := p.sinks[0].checkpoint.Load(); cp != 0 {
+		t.Fatalf("checkpoint %d while the first event is undelivered", cp)
+	}
+	down.send = nil
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range down.events() {
+		names = append(names, e.Name)
+	}
+	if strings.Join(names, ",") != "before,after" {
+		t.Errorf("delivered %v", names)
+	}
+	if st := p.Status()[0]; st.Dropped != 1 || st.PendingEvents != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
