@@ -41,6 +41,12 @@ func (f *faultFS) set(when func(op, path string) bool, err error) {
 	f.mu.Unlock()
 }
 
+func (f *faultFS) hitCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hits
+}
+
 func (f *faultFS) check(op, path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -178,19 +184,22 @@ func isSpare(base string) bool   { return base == spareName }
 func isSegment(base string) bool { return strings.HasSuffix(base, segmentSuffix) && base != spareName }
 func anyFile(string) bool        { return true }
 
+// A faultCase is a file operation that fails, and what that does.
+type faultCase struct {
+	name    string
+	when    func(op, path string) bool
+	err     error
+	refuses bool // Record fails while the fault lasts
+	atOpen  bool // the fault is there before Open
+}
+
 // TestFullDiskAtEveryWriteSite fails each write site of the spool in turn
 // (ENOSPC, EDQUOT, EIO): Record never panics, refuses events with an error
 // that says why, the spool says it is degraded, and once the disk works
 // again recording resumes by itself and every event acknowledged before,
 // during and after is delivered.
 func TestFullDiskAtEveryWriteSite(t *testing.T) {
-	tests := []struct {
-		name    string
-		when    func(op, path string) bool
-		err     error
-		refuses bool // Record fails while the fault lasts
-		atOpen  bool // the fault is there before Open
-	}{
+	tests := []faultCase{
 		{"append write", at("write", isSegment), syscall.ENOSPC, true, false},
 		{"append write quota", at("write", isSegment), syscall.EDQUOT, true, false},
 		{"append write io", at("write", isSegment), syscall.EIO, true, false},
@@ -209,102 +218,108 @@ func TestFullDiskAtEveryWriteSite(t *testing.T) {
 		{"everything at open", func(op, _ string) bool { return op != "remove" }, syscall.ENOSPC, true, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fsys := &faultFS{}
-			sink := newMemSink("s")
-			var notes []error
-			var notesMu sync.Mutex
-			cfg := Config{Dir: t.TempDir(), SegmentBytes: 4096, fs: fsys, Sinks: []SinkConfig{fast(sink)},
-				OnError: func(name string, err error) {
-					if name == "" {
-						notesMu.Lock()
-						notes = append(notes, err)
-						notesMu.Unlock()
-					}
-				}}
-			if tt.atOpen {
-				fsys.set(tt.when, tt.err)
-			}
-			p, err := Open(cfg)
-			if err != nil {
-				t.Fatalf("Open with a failing disk: %v", err)
-			}
-			p.spool.spareRetry = 0
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { p.Serve(ctx); close(done) }()
-			defer func() { cancel(); <-done; p.Close(context.Background()) }()
+		t.Run(tt.name, func(t *testing.T) { runFault(t, tt) })
+	}
+}
 
-			var acked []string
-			record := func(i int) error {
-				e := Event{ID: "e" + strconv.Itoa(i), Type: "t", Name: "n" + strconv.Itoa(i)}
-				err := p.Record(context.Background(), e)
-				if err == nil {
-					acked = append(acked, e.ID)
-				}
-				return err
-			}
-			i := 0
-			for ; i < 50; i++ {
-				if err := record(i); err != nil && !tt.atOpen {
-					t.Fatalf("Record %d before the fault: %v", i, err)
-				}
-			}
-			fsys.set(tt.when, tt.err)
-			refused := 0
-			for ; i < 300; i++ {
-				err := record(i)
-				if err == nil {
-					continue
-				}
-				refused++
-				if !errors.Is(err, ErrNotRecorded) || !errors.Is(err, tt.err) {
-					t.Fatalf("Record %d: %v, want ErrNotRecorded and %v", i, err, tt.err)
-				}
-				if st := p.SpoolStatus(); st.State != StateDegraded || !strings.Contains(st.Reason, tt.err.Error()) || st.Rejected == 0 {
-					t.Fatalf("status while refusing: %+v", st)
-				}
-			}
-			fsys.mu.Lock()
-			hits := fsys.hits
-			fsys.mu.Unlock()
-			if hits == 0 {
-				t.Fatal("the fault was never hit")
-			}
-			if tt.refuses != (refused > 0) {
-				t.Errorf("%d of 250 records refused; want refusals: %v", refused, tt.refuses)
-			}
-			fsys.set(nil, nil)
-			// Recording resumes by itself, and the spool is well again
-			// once a preallocated segment is there.
-			deadline := time.Now().Add(testTimeout)
-			for ; ; i++ {
-				if err := record(i); err != nil {
-					t.Fatalf("Record %d after the disk recovered: %v", i, err)
-				}
-				if st := p.SpoolStatus(); st.State == StateOK && i >= 350 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("still %+v", p.SpoolStatus())
-				}
-			}
-			got := map[string]bool{}
-			for _, e := range sink.waitFor(t, len(acked)) {
-				got[e.ID] = true
-			}
-			for _, id := range acked {
-				if !got[id] {
-					t.Fatalf("acknowledged event %s was not delivered", id)
-				}
-			}
-			if refused > 0 {
-				notesMu.Lock()
-				defer notesMu.Unlock()
-				if len(notes) < 2 || !errors.Is(notes[0], ErrDegraded) || notes[len(notes)-1] != nil {
-					t.Errorf("OnError for the spool: %v", notes)
-				}
-			}
-		})
+// runFault records before, during and after the fault, and checks.
+func runFault(t *testing.T, tt faultCase) {
+	fsys := &faultFS{}
+	sink := newMemSink("s")
+	var notes []error
+	var notesMu sync.Mutex
+	onError := func(name string, err error) {
+		if name == "" {
+			notesMu.Lock()
+			notes = append(notes, err)
+			notesMu.Unlock()
+		}
+	}
+	cfg := Config{Dir: t.TempDir(), SegmentBytes: 4096, fs: fsys, Sinks: []SinkConfig{fast(sink)}, OnError: onError}
+	if tt.atOpen {
+		fsys.set(tt.when, tt.err)
+	}
+	p, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open with a failing disk: %v", err)
+	}
+	p.spool.spareRetry = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Serve(ctx); close(done) }()
+	defer func() { cancel(); <-done; p.Close(context.Background()) }()
+
+	var acked []string
+	record := func(i int) error {
+		e := Event{ID: "e" + strconv.Itoa(i), Type: "t", Name: "n" + strconv.Itoa(i)}
+		err := p.Record(context.Background(), e)
+		if err == nil {
+			acked = append(acked, e.ID)
+		}
+		return err
+	}
+	i := 0
+	for ; i < 50; i++ {
+		if err := record(i); err != nil && !tt.atOpen {
+			t.Fatalf("Record %d before the fault: %v", i, err)
+		}
+	}
+	fsys.set(tt.when, tt.err)
+	refused := 0
+	for ; i < 300; i++ {
+		err := record(i)
+		if err == nil {
+			continue
+		}
+		refused++
+		if !errors.Is(err, ErrNotRecorded) || !errors.Is(err, tt.err) {
+			t.Fatalf("Record %d: %v, want ErrNotRecorded and %v", i, err, tt.err)
+		}
+		if st := p.SpoolStatus(); st.State != StateDegraded || !strings.Contains(st.Reason, tt.err.Error()) || st.Rejected == 0 {
+			t.Fatalf("status while refusing: %+v", st)
+		}
+	}
+	if fsys.hitCount() == 0 {
+		t.Fatal("the fault was never hit")
+	}
+	if tt.refuses != (refused > 0) {
+		t.Errorf("%d of 250 records refused; want refusals: %v", refused, tt.refuses)
+	}
+	fsys.set(nil, nil)
+	// Recording resumes by itself, and the spool is well again
+	// once a preallocated segment is there.
+	deadline := time.Now().Add(testTimeout)
+	for ; ; i++ {
+		if err := record(i); err != nil {
+			t.Fatalf("Record %d after the disk recovered: %v", i, err)
+		}
+		if st := p.SpoolStatus(); st.State == StateOK && i >= 350 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %+v", p.SpoolStatus())
+		}
+	}
+	checkDelivered(t, sink, acked)
+	if refused > 0 {
+		notesMu.Lock()
+		defer notesMu.Unlock()
+		if len(notes) < 2 || !errors.Is(notes[0], ErrDegraded) || notes[len(notes)-1] != nil {
+			t.Errorf("OnError for the spool: %v", notes)
+		}
+	}
+}
+
+// checkDelivered checks that the sink got every acknowledged event.
+func checkDelivered(t *testing.T, sink *memSink, acked []string) {
+	t.Helper()
+	got := map[string]bool{}
+	for _, e := range sink.waitFor(t, len(acked)) {
+		got[e.ID] = true
+	}
+	for _, id := range acked {
+		if !got[id] {
+			t.Fatalf("acknowledged event %s was not delivered", id)
+		}
 	}
 }
