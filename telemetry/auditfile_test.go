@@ -117,3 +117,64 @@ func ExampleAuditFiles() {
 	// agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03
 	// agent_telemetry ssm-agent-worker.start 3.0.151.0 10:15:04
 }
+
+// TestAuditFilesCaps: a day's file stops at MaxDayBytes and its last line
+// counts what was dropped, across sends and restarts; the next day starts
+// afresh; all the files stay within MaxTotalBytes.
+func TestAuditFilesCaps(t *testing.T) {
+	dir := t.TempDir()
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 12, 0, 0, 0, time.UTC) }
+	burst := func(a *AuditFiles, d, n int) {
+		t.Helper()
+		events := make([]Event, n)
+		for i := range events {
+			events[i] = Event{Type: "chatty", Name: "worker.said-something", AgentVersion: "3.3.987.0", Time: day(d).Add(time.Duration(i) * time.Second)}
+		}
+		if got, err := a.Send(context.Background(), events); err != nil || got != n {
+			t.Fatalf("Send = %d, %v", got, err)
+		}
+	}
+	check := func(d, wantTotal int) {
+		t.Helper()
+		path := filepath.Join(dir, auditPrefix+day(d).Format(auditDate))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 4096 {
+			t.Errorf("day %d: %d bytes, over the cap", d, len(b))
+		}
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		n, ok := parseDropLine([]byte(lines[len(lines)-1] + "\n"))
+		if !ok {
+			t.Fatalf("day %d ends with %q, not a drop line", d, lines[len(lines)-1])
+		}
+		if kept := len(lines) - 2; kept+int(n) != wantTotal {
+			t.Errorf("day %d: %d lines kept + %d dropped, want %d events", d, kept, n, wantTotal)
+		}
+	}
+	a := &AuditFiles{Dir: dir, MaxDayBytes: 4096, MaxTotalBytes: 3 * 4096, Location: time.UTC}
+	burst(a, 1, 1000)
+	check(1, 1000)
+	burst(a, 1, 10)
+	check(1, 1010)
+	restarted := &AuditFiles{Dir: dir, MaxDayBytes: 4096, MaxTotalBytes: 3 * 4096, Location: time.UTC}
+	burst(restarted, 1, 5)
+	check(1, 1015)
+	for d := 2; d <= 5; d++ {
+		burst(restarted, d, 300)
+		check(d, 300)
+	}
+	entries, _ := os.ReadDir(dir)
+	var total int64
+	for _, e := range entries {
+		fi, _ := e.Info()
+		total += fi.Size()
+	}
+	if len(entries) != 3 || total > 3*4096 {
+		t.Errorf("%d files, %d bytes; want 3 within %d", len(entries), total, 3*4096)
+	}
+	if got := (&AuditFiles{}); got.maxDay() != DefaultAuditMaxDayBytes || got.maxTotal() != DefaultAuditMaxTotalBytes {
+		t.Errorf("defaults %d and %d", got.maxDay(), got.maxTotal())
+	}
+}

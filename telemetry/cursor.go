@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 // A cursor reads one sink's way through the spool, from its checkpoint on,
@@ -15,7 +14,7 @@ type cursor struct {
 	next    uint64 // seq of the next record wanted
 	skipped uint64 // records lost to corruption or deletion, not yet reported
 
-	f        *os.File
+	f        file
 	file     *limitedFile
 	rr       *recordReader
 	segFirst uint64
@@ -72,6 +71,9 @@ func (c *cursor) read(maxEvents, maxBytes int) ([]rawRecord, error) {
 			c.close()
 		case errors.Is(err, io.EOF):
 			return out, nil // the end of what is durable
+		case !errors.Is(err, errCorrupt): // the disk's error: try again later
+			c.close()
+			return out, fmt.Errorf("telemetry: spool %s: %w", c.s.path(segs[i].first), err)
 		case i+1 < len(segs):
 			// A damaged segment: what follows the damage is lost.
 			c.skipped += segs[i+1].first - c.next
@@ -87,7 +89,7 @@ func (c *cursor) read(maxEvents, maxBytes int) ([]rawRecord, error) {
 // open opens seg and positions the reader at its first record.
 func (c *cursor) open(seg segment) error {
 	c.close()
-	f, err := os.Open(c.s.path(seg.first))
+	f, err := c.s.fs.open(c.s.path(seg.first), false)
 	if err != nil {
 		return fmt.Errorf("telemetry: spool: %w", err)
 	}
@@ -110,7 +112,7 @@ func segmentFor(segs []segment, seq uint64) int {
 
 // limitedFile reads a file up to limit, which may grow between reads.
 type limitedFile struct {
-	f     *os.File
+	f     io.Reader
 	pos   int64
 	limit int64
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 )
 
@@ -40,7 +41,7 @@ func (p *Pipeline) Status() []SinkStatus {
 		st.mu.Lock()
 		s := st.status
 		st.mu.Unlock()
-		cp := st.checkpoint.Load()
+		cp := st.done()
 		if durable > cp {
 			s.PendingEvents = durable - cp
 		}
@@ -71,7 +72,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 	for {
 		// Wait for events, then let more gather for the flush interval.
 		changed := p.spool.changed()
-		if len(st.window) == 0 && p.spool.durable.Load() <= st.checkpoint.Load() {
+		if len(st.window) == 0 && p.spool.durable.Load() <= st.done() {
 			select {
 			case <-changed:
 				continue
@@ -79,7 +80,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 		}
-		if !p.sleep(ctx, cfg.FlushInterval) {
+		if cfg.FlushInterval > 0 && !p.sleep(ctx, cfg.FlushInterval) {
 			return
 		}
 		for {
@@ -121,7 +122,11 @@ func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
 
 // fill tops up the sink's window from the spool.
 func (p *Pipeline) fill(st *sinkState) error {
-	if cp := st.checkpoint.Load(); len(st.window) == 0 && st.cursor.next <= cp {
+	cp := st.checkpoint.Load()
+	for len(st.window) > 0 && st.window[0].seq <= cp { // dropped for space
+		st.window = st.window[1:]
+	}
+	if len(st.window) == 0 && st.cursor.next <= cp {
 		st.cursor.close() // events dropped for space: start past them
 		st.cursor.next = cp + 1
 	}
@@ -141,7 +146,7 @@ func (p *Pipeline) fill(st *sinkState) error {
 		e, derr := decodeEvent(r.payload)
 		if derr != nil { // checksummed but undecodable: written by something else
 			st.update(func(s *SinkStatus) { s.Dropped++ })
-			st.advance(r.seq)
+			st.window = append(st.window, pending{seq: r.seq, bad: true})
 			continue
 		}
 		st.window = append(st.window, pending{seq: r.seq, event: e, size: len(r.payload)})
@@ -156,12 +161,16 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 		p.failed(st, err)
 		return 0, err
 	}
+	st.skipBad()
 	if len(st.window) == 0 {
 		return 0, nil
 	}
-	events := make([]Event, len(st.window))
-	for i := range st.window {
-		events[i] = st.window[i].event
+	events := make([]Event, 0, len(st.window))
+	for _, pe := range st.window {
+		if pe.bad { // a Send stops short of it; it is skipped when reached
+			break
+		}
+		events = append(events, pe.event)
 	}
 	n, err := st.cfg.Sink.Send(ctx, events)
 	n = min(max(n, 0), len(events))
@@ -175,14 +184,13 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 		st.update(func(s *SinkStatus) { s.Dropped += nn })
 	case errors.Is(err, ErrNotConfigured):
 		n = 0
+		p.trimPending(st)
 	}
 	if n > 0 {
-		last := st.window[n-1].seq
+		st.taken.Store(st.window[n-1].seq)
 		st.window = st.window[n:]
-		if cerr := st.advance(last); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		p.collect()
+		st.skipBad()
+		st.requestSave()
 		if !IsPermanent(err) {
 			nn := uint64(n)
 			st.update(func(s *SinkStatus) { s.Delivered += nn; s.LastDeliveryAt = time.Now() })
@@ -197,6 +205,52 @@ func (p *Pipeline) deliver(ctx context.Context, st *sinkState) (int, error) {
 	}
 	p.recovered(st)
 	return n, nil
+}
+
+// skipBad takes the undecodable records at the front of the window as
+// done with (they were counted as dropped when read).
+func (st *sinkState) skipBad() {
+	for len(st.window) > 0 && st.window[0].bad {
+		st.taken.Store(st.window[0].seq)
+		st.window = st.window[1:]
+		st.requestSave()
+	}
+}
+
+// saveLoop writes the sink's checkpoint when it has delivered events,
+// beside the goroutine that delivers, so that a slow disk sync does not
+// hold deliveries up: what is delivered during one write is covered by the
+// next. It returns when ctx ends.
+func (p *Pipeline) saveLoop(ctx context.Context, st *sinkState) {
+	for {
+		select {
+		case <-st.saveReq:
+		case <-ctx.Done():
+			return
+		}
+		p.save(st)
+	}
+}
+
+// requestSave asks saveLoop to write the checkpoint.
+func (st *sinkState) requestSave() {
+	select {
+	case st.saveReq <- struct{}{}:
+	default:
+	}
+}
+
+// save writes the checkpoint of what the sink has taken, and deletes the
+// segments that every sink is done with.
+func (p *Pipeline) save(st *sinkState) {
+	if st.taken.Load() <= st.checkpoint.Load() {
+		return
+	}
+	if err := st.advance(st.taken.Load()); err != nil {
+		p.reportError(st, err)
+		return
+	}
+	p.collect()
 }
 
 // failed records a sink's error and reports it if it is a new one.
@@ -237,4 +291,41 @@ func (p *Pipeline) recovered(st *sinkState) {
 	if was != StateOK && p.cfg.OnError != nil {
 		p.cfg.OnError(st.name, nil)
 	}
+}
+
+// trimPending drops, for a pending sink, the oldest whole segments past
+// its MaxPendingBytes.
+func (p *Pipeline) trimPending(st *sinkState) {
+	segs, durable := p.spool.snapshot()
+	cp := st.checkpoint.Load()
+	lastOf := func(j int) uint64 {
+		if j+1 < len(segs) {
+			return segs[j+1].first - 1
+		}
+		return durable
+	}
+	var total int64
+	for j, seg := range segs {
+		if lastOf(j) > cp {
+			total += seg.size
+		}
+	}
+	var through uint64
+	for j := 0; j+1 < len(segs) && total > st.cfg.MaxPendingBytes; j++ {
+		if last := lastOf(j); last > cp {
+			total -= segs[j].size
+			through = last
+		}
+	}
+	if through == 0 {
+		return
+	}
+	n := through - max(cp, segs[0].first-1)
+	if err := st.advance(through); err != nil {
+		return // tried again at the next Send
+	}
+	st.update(func(s *SinkStatus) { s.Dropped += n })
+	p.collect()
+	p.Record(context.Background(), Event{Type: TypeTelemetry, Name: NameDropped,
+		Attributes: map[string]string{AttrSink: st.name, AttrCount: strconv.FormatUint(n, 10), "reason": "sink pending"}})
 }

@@ -122,8 +122,11 @@ func newID() string {
 // encodeEvent returns the spool's encoding of e: the JSON object that
 // encoding/json would write (decodeEvent reads it with encoding/json), but
 // written directly, for Record is on the hot path.
-func encodeEvent(e *Event) ([]byte, error) {
-	b := make([]byte, 0, 192)
+func encodeEvent(e *Event) ([]byte, error) { return appendEvent(make([]byte, 0, 256), e) }
+
+// appendEvent appends the spool's encoding of e to b.
+func appendEvent(b []byte, e *Event) ([]byte, error) {
+	start := len(b)
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, e.ID)
 	b = append(b, `,"time":"`...)
@@ -151,8 +154,8 @@ func encodeEvent(e *Event) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = append(b, '}')
-	if len(b) > MaxEventBytes {
-		return nil, fmt.Errorf("telemetry: event is %d bytes encoded, the limit is %d", len(b), MaxEventBytes)
+	if n := len(b) - start; n > MaxEventBytes {
+		return b[:start], fmt.Errorf("telemetry: event is %d bytes encoded, the limit is %d", n, MaxEventBytes)
 	}
 	return b, nil
 }

@@ -25,13 +25,19 @@ const (
 	DefaultMaxBatchBytes = 4 << 20
 	DefaultRetryInitial  = time.Second
 	DefaultRetryMax      = 5 * time.Minute
+	// DefaultMaxPendingBytes is what is kept for a pending sink: about as
+	// little as the SSM Agent keeps for its AWS channel (a day's audit
+	// file of a quiet agent).
+	DefaultMaxPendingBytes = 1 << 20
 )
 
 // Config configures a Pipeline. Dir is required; every other zero value
 // means the documented default.
 type Config struct {
 	// Dir holds the spool (segments/) and the sinks' checkpoints
-	// (checkpoints/). Created with mode 0700.
+	// (checkpoints/). Created with mode 0700 (a wider mode is narrowed);
+	// it and its subdirectories must not be symbolic links. The
+	// directories above it are the caller's to check.
 	Dir string
 	// MaxBytes bounds the spool on disk. When it is full the oldest
 	// undelivered events are dropped, counted per sink, and the drop is
@@ -48,14 +54,19 @@ type Config struct {
 	Sinks []SinkConfig
 	// OnError, if set, is told when a sink's error changes: once per new
 	// error, not once per retry. nil for err means the sink recovered.
+	// sink is "" for the spool itself: err (wrapping ErrDegraded) says why
+	// it is degraded, such as a full disk, and nil that it is well again.
 	OnError func(sink string, err error)
+
+	fs fileSystem // osFS; tests inject faults
 }
 
 // SinkConfig is one sink and how the pipeline feeds it.
 type SinkConfig struct {
 	Sink Sink
 	// FlushInterval is how long new events wait to be sent together.
-	// Default 1 s.
+	// Default 1 s, or 0 (sent as soon as they are durable) for a
+	// LocalSink.
 	FlushInterval time.Duration
 	// MaxBatch and MaxBatchBytes bound the events handed to one Send, and
 	// what is held in memory for the sink. Defaults 10,000 and 4 MiB.
@@ -64,11 +75,23 @@ type SinkConfig struct {
 	// RetryInitial and RetryMax bound the backoff between retries of a
 	// failing sink. Defaults 1 s and 5 min.
 	RetryInitial, RetryMax time.Duration
+	// MaxPendingBytes bounds what the spool keeps for the sink while it is
+	// pending (its Send returns ErrNotConfigured, such as the AWS channel
+	// without an endpoint): older events past it are dropped for this
+	// sink, counted in SinkStatus.Dropped and recorded as a
+	// telemetry.dropped event, so that a sink that may never be set up does
+	// not fill the spool. Whole segments are dropped, and never the active
+	// one, so up to MaxPendingBytes plus one segment is kept. A sink that
+	// fails otherwise is bounded only by Config.MaxBytes. Default 1 MiB.
+	MaxPendingBytes int64
 }
 
 var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 
 func (cfg *Config) setDefaults() error {
+	if cfg.fs == nil {
+		cfg.fs = osFS{}
+	}
 	if cfg.Dir == "" {
 		return errors.New("telemetry: Config.Dir is empty")
 	}
@@ -98,10 +121,10 @@ func (cfg *Config) setDefaults() error {
 			return fmt.Errorf("telemetry: Config.Sinks[%d]: two sinks named %q", i, name)
 		}
 		seen[name] = true
-		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 {
+		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 || sc.MaxPendingBytes < 0 {
 			return fmt.Errorf("telemetry: Config.Sinks[%d] (%s): negative setting", i, name)
 		}
-		if sc.FlushInterval == 0 {
+		if l, ok := sc.Sink.(LocalSink); sc.FlushInterval == 0 && !(ok && l.Local()) {
 			sc.FlushInterval = DefaultFlushInterval
 		}
 		if sc.MaxBatch == 0 {
@@ -115,6 +138,9 @@ func (cfg *Config) setDefaults() error {
 		}
 		if sc.RetryMax == 0 {
 			sc.RetryMax = DefaultRetryMax
+		}
+		if sc.MaxPendingBytes == 0 {
+			sc.MaxPendingBytes = DefaultMaxPendingBytes
 		}
 		sc.RetryMax = max(sc.RetryMax, sc.RetryInitial)
 	}
@@ -131,6 +157,10 @@ type Pipeline struct {
 
 	dropping sync.Mutex // one enforcer of the size limit at a time
 	closed   atomic.Bool
+
+	life      sync.Mutex    // guards serving and stopServe, and closing
+	serving   chan struct{} // closed when the running Serve returns; nil if none runs
+	stopServe context.CancelFunc
 }
 
 // sinkState is the pipeline's side of one sink.
@@ -138,11 +168,14 @@ type sinkState struct {
 	cfg    SinkConfig
 	name   string
 	path   string // checkpoint file
+	fs     fileSystem
 	cursor *cursor
 	window []pending // read from the spool, not yet taken by the sink
 
 	cpMu       sync.Mutex
-	checkpoint atomic.Uint64 // every event up to here is done with
+	checkpoint atomic.Uint64 // every event up to here is done with, on disk
+	taken      atomic.Uint64 // every event up to here is done with, maybe not yet on disk
+	saveReq    chan struct{} // asks for the checkpoint to be written
 
 	mu     sync.Mutex
 	status SinkStatus
@@ -153,6 +186,7 @@ type pending struct {
 	seq   uint64
 	event Event
 	size  int
+	bad   bool // checksummed but undecodable: skipped
 }
 
 // Open opens the pipeline's spool in cfg.Dir, recovering from a crash: a
@@ -162,16 +196,20 @@ func Open(cfg Config) (*Pipeline, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	if err := makeDir(cfg.Dir); err != nil {
+		return nil, err
+	}
 	cpDir := filepath.Join(cfg.Dir, "checkpoints")
-	if err := os.MkdirAll(cpDir, 0o700); err != nil {
-		return nil, fmt.Errorf("telemetry: %w", err)
+	if err := makeSubdir(cpDir); err != nil {
+		return nil, err
 	}
 	atomicfile.CleanTemp(cpDir)
 	p := &Pipeline{cfg: cfg}
 	var highest uint64
 	for _, sc := range cfg.Sinks {
-		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json")}
-		cp, err := readCheckpoint(st.path)
+		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json"), fs: cfg.fs,
+			saveReq: make(chan struct{}, 1)}
+		cp, err := readCheckpoint(cfg.fs, st.path)
 		if err != nil {
 			return nil, err
 		}
@@ -180,11 +218,15 @@ func Open(cfg Config) (*Pipeline, error) {
 		highest = max(highest, cp)
 		p.sinks = append(p.sinks, st)
 	}
-	s, err := openSpool(filepath.Join(cfg.Dir, "segments"), cfg.SegmentBytes, highest+1)
+	s, err := openSpool(cfg.fs, filepath.Join(cfg.Dir, "segments"), cfg.SegmentBytes, highest+1)
 	if err != nil {
 		return nil, err
 	}
 	p.spool = s
+	if reason := s.health.reason; reason != "" {
+		p.spoolHealth(reason)
+	}
+	s.onHealth = p.spoolHealth
 	for _, st := range p.sinks {
 		st.cursor = newCursor(s, st.checkpoint.Load())
 	}
@@ -192,12 +234,23 @@ func Open(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
+// maxSeq bounds sequence numbers (and checkpoints), far from overflow.
+const maxSeq = 1 << 62
+
 type checkpointFile struct {
 	Seq uint64 `json:"seq"`
 }
 
-func readCheckpoint(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
+func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
+	b, err := fsys.readFile(path)
+	if errors.Is(err, atomicfile.ErrUnsafe) {
+		// A planted link or a file that is also elsewhere: not ours to
+		// trust. Without it every event is delivered again, none lost.
+		if err := fsys.remove(path); err != nil {
+			return 0, fmt.Errorf("telemetry: checkpoint: %w", err)
+		}
+		return 0, nil
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -206,10 +259,16 @@ func readCheckpoint(path string) (uint64, error) {
 	}
 	var cp checkpointFile
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return 0, fmt.Errorf("telemetry: checkpoint %s: %w", path, err)
+		return 0, fmt.Errorf("telemetry: checkpoint %s: %w (remove it to deliver everything again)", path, err)
+	}
+	if cp.Seq > maxSeq {
+		return 0, fmt.Errorf("telemetry: checkpoint %s: seq %d is over the limit %d (remove it to deliver everything again)", path, cp.Seq, uint64(maxSeq))
 	}
 	return cp.Seq, nil
 }
+
+// done returns the seq up to which the sink is done with events.
+func (st *sinkState) done() uint64 { return max(st.taken.Load(), st.checkpoint.Load()) }
 
 // advance moves a sink's checkpoint forward to seq and stores it durably.
 func (st *sinkState) advance(seq uint64) error {
@@ -219,7 +278,7 @@ func (st *sinkState) advance(seq uint64) error {
 		return nil
 	}
 	b, _ := json.Marshal(checkpointFile{Seq: seq})
-	if err := atomicfile.WriteFile(st.path, b, 0o600); err != nil {
+	if err := st.fs.writeFile(st.path, b); err != nil {
 		return fmt.Errorf("telemetry: checkpoint of %s: %w", st.name, err)
 	}
 	st.checkpoint.Store(seq)
@@ -257,12 +316,15 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	if err := e.validate(); err != nil {
 		return err
 	}
-	payload, err := encodeEvent(&e)
+	buf := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(buf)
+	payload, err := appendEvent((*buf)[:0], &e)
 	if err != nil {
 		return err
 	}
+	*buf = payload
 	appended = true
-	if _, err := p.spool.append(payload); err != nil {
+	if err := p.spool.append(payload); err != nil {
 		return err
 	}
 	if p.spool.size() > p.cfg.MaxBytes {
@@ -270,6 +332,10 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	}
 	return nil
 }
+
+// encodeBuffers hold events while Record encodes them; the spool copies
+// them.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // enforceLimit drops the oldest segments until the spool fits, counting
 // for each sink the events it had not yet taken, and records the drops.
@@ -284,7 +350,7 @@ func (p *Pipeline) enforceLimit() {
 			break
 		}
 		for _, st := range p.sinks {
-			if cp := st.checkpoint.Load(); cp < last {
+			if cp := st.done(); cp < last {
 				n := last - max(cp, seg.first-1)
 				dropped[st.name] += n
 				st.update(func(s *SinkStatus) { s.Dropped += n })
@@ -308,47 +374,4 @@ func (p *Pipeline) collect() {
 		low = min(low, st.checkpoint.Load())
 	}
 	p.spool.removeThrough(low)
-}
-
-// Serve delivers events to the sinks until ctx ends: each sink gets new
-// events within its flush interval, in batches, with retries on failure.
-// It returns when ctx ends and every sink's goroutine has stopped; what
-// was not delivered stays in the spool for Close or the next run.
-func (p *Pipeline) Serve(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, st := range p.sinks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.runSink(ctx, st)
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
-// Close delivers what it can until ctx ends, then closes the spool.
-// Undelivered events stay on disk for the next Open.
-func (p *Pipeline) Close(ctx context.Context) error {
-	if p.closed.Swap(true) {
-		return nil
-	}
-	var wg sync.WaitGroup
-	for _, st := range p.sinks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n, err := p.deliver(ctx, st)
-				if err != nil || n == 0 {
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, st := range p.sinks {
-		st.cursor.close()
-	}
-	return p.spool.close()
 }

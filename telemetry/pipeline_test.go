@@ -102,6 +102,38 @@ func run(t testing.TB, cfg Config) *serving {
 	return s
 }
 
+// waitDelivered waits until the named sink has had at least n events.
+func waitDelivered(t testing.TB, p *Pipeline, sink string, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		for _, st := range p.Status() {
+			if st.Name == sink && st.Delivered >= n && st.PendingEvents == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink %s: %+v", sink, p.Status())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// scanFile scans the segment file at path.
+func scanFile(t testing.TB, path string, first uint64) (size int64, last uint64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	size, last, err = scanSegment(f, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size, last
+}
+
 // segmentFiles lists the spool's segment files (not the spare one).
 func segmentFiles(t testing.TB, dir string) []string {
 	entries, err := os.ReadDir(filepath.Join(dir, "segments"))
@@ -262,7 +294,7 @@ func TestTornRecordIsCutOff(t *testing.T) {
 	// Simulate a crash in the middle of writing a fourth record: its first
 	// bytes are where the zeros after the third record were.
 	f, _ := os.OpenFile(seg, os.O_RDWR, 0)
-	size, _, _ := scanSegment(seg, 1)
+	size, _ := scanFile(t, seg, 1)
 	partial := appendRecord(nil, 4, []byte(`{"id":"x","type":"t","name":"3"}`))
 	f.WriteAt(partial[:len(partial)-5], size)
 	f.Close()

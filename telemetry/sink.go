@@ -34,6 +34,18 @@ type Sink interface {
 	Send(ctx context.Context, events []Event) (n int, err error)
 }
 
+// A LocalSink is a Sink that writes somewhere local and cheap, such as a
+// file, and says so: the pipeline hands it events as soon as they are
+// durable instead of gathering them for a flush interval (its
+// SinkConfig.FlushInterval defaults to 0, not 1 s), so that a line is in
+// an audit file milliseconds after Record returns. Remote sinks keep
+// batching.
+type LocalSink interface {
+	Sink
+	// Local reports whether the sink is local.
+	Local() bool
+}
+
 // ErrNotConfigured is wrapped by a sink's error when it has nowhere to send
 // to yet.
 var ErrNotConfigured = errors.New("telemetry: sink not configured")

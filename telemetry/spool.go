@@ -1,14 +1,11 @@
 package telemetry
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,44 +16,51 @@ import (
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
 
-// A spool is the durable queue: segment files of records,
-//
-//	length  uint32  big-endian, of the payload
-//	crc     uint32  CRC-32C of seq and payload
-//	seq     uint64  big-endian, one more than the record before
-//	payload [length]byte
-//
-// named by the sequence number of their first record. A segment is filled
-// with zeros when it is created, and records overwrite the zeros: then a
-// record's fdatasync flushes data alone, not the file size, which makes it
-// markedly cheaper (the trick of database write-ahead logs). A zero header
-// ends a segment's records. Appends are group committed: one write and one
-// fdatasync for every record waiting.
+// A spool is the durable queue: segment files of records (record.go),
+// named by the sequence number of their first record (segment.go).
+// Appends are group committed: one write and one fdatasync for every
+// record waiting. Sequence numbers are given when a group is written, so
+// that a group that fails (a full disk) leaves no gap: the next group is
+// written in the same place with the same numbers.
 type spool struct {
+	fs           fileSystem
 	dir          string
 	segmentBytes int64
 
 	// The append side.
 	mu       sync.Mutex
-	arriving atomic.Int32 // appends on their way, for the syncing goroutine to wait for
-	syncing  bool         // a goroutine leads a sync; only it touches f
-	idle     *sync.Cond   // signalled when syncing ends
-	cur      *group       // the group that records appended now belong to
-	buf      []byte       // records not yet written: those of cur
-	spare    []byte
-	bufLast  uint64 // seq of the last record in buf
-	nextSeq  uint64
+	arriving atomic.Int32  // appends on their way, for the syncing goroutine to wait for
+	syncing  bool          // a goroutine leads a sync; only it touches what follows mu's fields
+	idle     *sync.Cond    // signalled when syncing ends
+	cur      *group        // the group that records appended now belong to
+	buf      []byte        // records of cur, not yet numbered
+	count    int           // how many
+	full     chan struct{} // closed when count reaches expect, for a leader waiting
+	free     []byte
 	closed   bool
+	expect   int           // the group a leader waits for: the appenders lately seen
+	timer    *time.Timer   // the leader's, for how long it waits
+	lastSync time.Duration // how long the last group took to write
+	groups   int64         // groups written, and their records, for benchmarks
+	grouped  int64
 
-	f          *os.File // the active segment
+	// The leader's: only the goroutine that leads a sync touches these.
+	nextSeq    uint64
+	f          file   // the active segment; nil when none could be made
+	active     string // its path
 	activeSize int64
+	prealloc   bool          // the active segment was zero-filled ahead
 	nextSeg    *spareSegment // the next segment, zero-filled ahead of time
+	spareAt    time.Time     // when a spare segment was last started
+	spareRetry time.Duration // how soon after it may start another
 
 	// What readers may see.
 	durable  atomic.Uint64
 	stateMu  sync.Mutex
 	segments []segment // oldest first; the last one is active
 	notify   chan struct{}
+	health   spoolHealth
+	onHealth func(reason string) // told when the reason changes
 }
 
 // segment is one file of the spool.
@@ -65,16 +69,14 @@ type segment struct {
 	size  int64  // durable bytes
 }
 
-const (
-	recordHeader   = 16
-	segmentSuffix  = ".seg"
-	maxRecordBytes = MaxEventBytes + 1024
-)
+// spoolHealth is why the spool is degraded ("" when it is not).
+type spoolHealth struct {
+	reason   string
+	since    time.Time
+	rejected uint64 // records that could not be stored
+}
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-// errCorrupt marks a record that fails its checks.
-var errCorrupt = errors.New("corrupt record")
+const segmentSuffix = ".seg"
 
 func segmentName(first uint64) string { return fmt.Sprintf("%020d%s", first, segmentSuffix) }
 
@@ -82,63 +84,135 @@ func (s *spool) path(first uint64) string { return filepath.Join(s.dir, segmentN
 
 // openSpool opens or creates the spool in dir. A torn record at the end of
 // the newest segment, left by a crash, is cut off; minSeq is the lowest
-// sequence number new records may have (past every checkpoint).
-func openSpool(dir string, segmentBytes int64, minSeq uint64) (*spool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("telemetry: spool: %w", err)
+// sequence number new records may have (past every checkpoint). The
+// newest segment and a spare left by the last run are used again, so a
+// start costs no disk space; a disk too full to make a segment leaves the
+// spool degraded, not unopened.
+func openSpool(fsys fileSystem, dir string, segmentBytes int64, minSeq uint64) (*spool, error) {
+	if err := makeSubdir(dir); err != nil {
+		return nil, err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: spool: %w", err)
-	}
-	s := &spool{dir: dir, segmentBytes: segmentBytes, notify: make(chan struct{}), cur: newGroup()}
+	s := &spool{fs: fsys, dir: dir, segmentBytes: segmentBytes, notify: make(chan struct{}), cur: newGroup(), spareRetry: spareRetry}
 	s.idle = sync.NewCond(&s.mu)
+	if err := s.list(); err != nil {
+		return nil, err
+	}
+	s.openSpare()
+	next := max(minSeq, 1)
+	if n := len(s.segments); n > 0 {
+		if err := s.reopenLast(&next); err != nil {
+			return nil, err
+		}
+	}
+	s.nextSeq = next
+	s.durable.Store(next - 1)
+	if s.f == nil {
+		if s.nextSeg == nil && s.roomForSpare() {
+			s.nextSeg = readySpare(s.makeSpare())
+		}
+		if err := s.startSegment(next); err != nil {
+			s.setHealth(err.Error(), 0)
+		}
+	}
+	if s.f != nil && !s.prealloc {
+		s.afterWrite()
+	}
+	return s, nil
+}
+
+// list reads the segment files of the directory. A link with a segment's
+// name is removed (never followed); anything else odd is an error.
+func (s *spool) list() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("telemetry: spool: %w", err)
+	}
 	for _, e := range entries {
 		name := e.Name()
 		first, err := strconv.ParseUint(strings.TrimSuffix(name, segmentSuffix), 10, 64)
-		if !strings.HasSuffix(name, segmentSuffix) || err != nil || first == 0 {
+		if !strings.HasSuffix(name, segmentSuffix) || err != nil || first == 0 || first > maxSeq {
 			continue
 		}
-		fi, err := e.Info()
-		if err != nil {
-			return nil, fmt.Errorf("telemetry: spool: %w", err)
+		switch {
+		case e.Type()&os.ModeSymlink != 0:
+			if err := s.fs.remove(filepath.Join(s.dir, name)); err != nil {
+				return fmt.Errorf("telemetry: spool: removing the link %s: %w", filepath.Join(s.dir, name), err)
+			}
+			continue
+		case !e.Type().IsRegular():
+			return fmt.Errorf("telemetry: spool: %s is not a regular file (%v); remove it", filepath.Join(s.dir, name), e.Type())
 		}
-		s.segments = append(s.segments, segment{first: first, size: fi.Size()})
+		s.segments = append(s.segments, segment{first: first})
 	}
 	slices.SortFunc(s.segments, func(a, b segment) int { return compareUint(a.first, b.first) })
+	for i := range s.segments[:max(len(s.segments)-1, 0)] {
+		if fi, err := os.Lstat(s.path(s.segments[i].first)); err == nil {
+			s.segments[i].size = fi.Size()
+		}
+	}
+	return nil
+}
 
-	next := max(minSeq, 1)
-	if n := len(s.segments); n > 0 {
-		last := &s.segments[n-1]
-		// The records end at the first zero header, or at a record torn by a
-		// crash: new records overwrite from there.
-		size, lastSeq, err := scanSegment(s.path(last.first), last.first)
-		if err != nil {
-			return nil, err
-		}
-		last.size = size
-		next = max(next, lastSeq+1)
-		switch {
-		case last.size == 0 && last.first != next: // empty, and its name no longer fits
-			os.Remove(s.path(last.first))
-			s.segments = s.segments[:n-1]
-		case last.size > 0 && lastSeq+1 != next: // records must follow on: start a new segment
-		default:
-			next = max(next, last.first)
-		}
+// openSpare takes a spare segment left by the last run, if it is whole.
+func (s *spool) openSpare() {
+	path := s.sparePath()
+	if _, err := os.Lstat(path); err != nil {
+		return
 	}
-	if n := len(s.segments); n == 0 || s.segments[n-1].first != next && s.segments[n-1].size > 0 {
-		s.segments = append(s.segments, segment{first: next})
+	f, err := s.fs.open(path, true)
+	if err == nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Size() == s.segmentBytes {
+			s.nextSeg = readySpare(f, nil)
+			return
+		}
+		f.Close()
 	}
-	active := s.segments[len(s.segments)-1]
-	f, err := s.openSegment(active.first, active.size == 0)
+	s.fs.remove(path) // a link, or cut short by a crash: made again when needed
+}
+
+// reopenLast opens the newest segment to append to it, if records may
+// follow on there; next is raised past its records.
+func (s *spool) reopenLast(next *uint64) error {
+	last := &s.segments[len(s.segments)-1]
+	f, err := s.fs.open(s.path(last.first), true)
+	if errors.Is(err, atomicfile.ErrUnsafe) { // not ours to write to: set aside, never written
+		if err := s.fs.remove(s.path(last.first)); err != nil {
+			return fmt.Errorf("telemetry: spool: %w", err)
+		}
+		s.segments = s.segments[:len(s.segments)-1]
+		return nil
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("telemetry: spool: %w", err)
 	}
-	s.nextSeg = s.prepareSpare()
-	s.f, s.activeSize, s.nextSeq = f, active.size, next
-	s.durable.Store(next - 1)
-	return s, nil
+	size, lastSeq, err := scanSegment(io.NewSectionReader(f, 0, 1<<62), last.first)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("telemetry: spool: reading %s: %w", s.path(last.first), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("telemetry: spool: %w", err)
+	}
+	last.size = size
+	*next = max(*next, lastSeq+1)
+	switch {
+	case size == 0 && last.first != *next: // empty, and its name no longer fits
+		if err := s.fs.rename(s.path(last.first), s.path(*next)); err != nil {
+			f.Close()
+			s.fs.remove(s.path(last.first))
+			s.segments = s.segments[:len(s.segments)-1]
+			return nil
+		}
+		s.fs.syncDir(s.dir)
+		last.first = *next
+	case size > 0 && lastSeq+1 != *next: // records must follow on: a new segment
+		f.Close()
+		return nil
+	}
+	s.f, s.active, s.activeSize, s.prealloc = f, s.path(last.first), size, fi.Size() >= s.segmentBytes
+	return nil
 }
 
 func compareUint(a, b uint64) int {
@@ -149,67 +223,6 @@ func compareUint(a, b uint64) int {
 		return 1
 	}
 	return 0
-}
-
-// openSegment opens a segment for writing; a new one is first filled with
-// zeros and made durable, directory entry included.
-func (s *spool) openSegment(first uint64, fresh bool) (*os.File, error) {
-	f, err := os.OpenFile(s.path(first), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry: spool: %w", err)
-	}
-	if fresh {
-		if err := zeroFill(f, s.segmentBytes); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, fmt.Errorf("telemetry: spool: new segment %s: %w", f.Name(), err)
-		}
-	}
-	if err := atomicfile.SyncDir(s.dir); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// zeroFill writes size zero bytes at the start of f and syncs them.
-func zeroFill(f *os.File, size int64) error {
-	zeros := make([]byte, 256<<10)
-	for off := int64(0); off < size; off += int64(len(zeros)) {
-		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off); err != nil {
-			return err
-		}
-	}
-	return f.Sync()
-}
-
-// scanSegment reads a segment's records and returns the size of its valid
-// prefix and the seq of its last valid record (first-1 if none).
-func scanSegment(path string, first uint64) (size int64, last uint64, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("telemetry: spool: %w", err)
-	}
-	defer f.Close()
-	r := newRecordReader(f, first)
-	for {
-		_, _, err := r.next()
-		if err != nil {
-			return r.off, r.want - 1, nil
-		}
-	}
-}
-
-// appendRecord appends one record to b.
-func appendRecord(b []byte, seq uint64, payload []byte) []byte {
-	var h [recordHeader]byte
-	binary.BigEndian.PutUint32(h[0:4], uint32(len(payload)))
-	binary.BigEndian.PutUint64(h[8:16], seq)
-	crc := crc32.Update(0, crcTable, h[8:16])
-	crc = crc32.Update(crc, crcTable, payload)
-	binary.BigEndian.PutUint32(h[4:8], crc)
-	b = append(b, h[:]...)
-	return append(b, payload...)
 }
 
 // A group is the records that one write and one sync make durable.
@@ -231,61 +244,69 @@ func (s *spool) arrive() { s.arriving.Add(1) }
 // leave withdraws an announced append that will not happen.
 func (s *spool) leave() { s.arriving.Add(-1) }
 
-// maxGroupWait bounds how long a sync waits for announced appends.
-const maxGroupWait = 100 * time.Microsecond
+// A leader waits for its group to gather for at least minGroupWait, or as
+// long as the last sync took, up to maxGroupWait: waiting for a group as
+// large as the last costs less than the sync it saves.
+const (
+	minGroupWait = 100 * time.Microsecond
+	maxGroupWait = time.Millisecond
+)
 
 // append adds a record, announced with arrive, and returns once it is on
 // disk. Appends are group committed: if no sync is under way, this
 // goroutine leads one for every record waiting; otherwise it waits for the
 // sync of its group, or to be handed the job of leading it.
-func (s *spool) append(payload []byte) (uint64, error) {
+func (s *spool) append(payload []byte) error {
 	s.mu.Lock()
 	s.arriving.Add(-1)
 	if s.closed {
 		s.mu.Unlock()
-		return 0, errClosed
+		return errClosed
 	}
-	seq := s.nextSeq
-	s.nextSeq++
-	s.buf = appendRecord(s.buf, seq, payload)
-	s.bufLast = seq
+	s.buf = appendUnnumbered(s.buf, payload)
+	s.count++
+	if s.full != nil && s.count >= s.expect {
+		close(s.full)
+		s.full = nil
+	}
 	g := s.cur
 	if !s.syncing {
 		s.syncing = true
 		s.mu.Unlock()
-		return seq, s.lead()
+		return s.lead()
 	}
 	s.mu.Unlock()
 	select {
 	case <-g.done:
-		return seq, g.err
+		return g.err
 	case <-g.lead:
-		return seq, s.lead()
+		return s.lead()
 	}
 }
 
 // lead writes and syncs the current group, then hands the next group, if
-// it has records, to one of its appenders.
+// it has records, to one of its appenders. Before it writes, it lets the
+// group gather: the appends announced, and as many as there are
+// appenders about (those of the last group, who come back, and those
+// already waiting), within a bound.
 func (s *spool) lead() error {
 	s.mu.Lock()
-	for deadline := time.Now().Add(maxGroupWait); s.arriving.Load() > 0 && time.Now().Before(deadline); {
-		s.mu.Unlock()
-		runtime.Gosched()
-		s.mu.Lock()
-	}
-	g, out, last := s.cur, s.buf, s.bufLast
-	s.cur, s.buf, s.spare = newGroup(), s.spare[:0], nil
+	s.gather()
+	g, out, n := s.cur, s.buf, s.count
+	s.cur, s.buf, s.count, s.free = newGroup(), s.free[:0], 0, nil
 	s.mu.Unlock()
 
-	err := s.writeDurably(out)
-	if err == nil {
-		s.publish(last)
-	}
+	start := time.Now()
+	err := s.writeGroup(out)
+	took := time.Since(start)
 	g.err = err
 	close(g.done)
 
 	s.mu.Lock()
-	s.spare = out[:0]
+	s.lastSync, s.expect = took, n+s.count
+	s.groups++
+	s.grouped += int64(n)
+	s.free = out[:0]
 	if len(s.buf) > 0 {
 		s.cur.lead <- struct{}{} // syncing stays true: one of them takes over
 	} else {
@@ -296,100 +317,105 @@ func (s *spool) lead() error {
 	return err
 }
 
+// gather waits, with mu held (and let go meanwhile), for the group to be
+// as large as the last: the appenders of the last group come back, and
+// those who were waiting are there already. It waits no longer than the
+// last sync took (between minGroupWait and maxGroupWait), and not at all
+// while one appender is about; appends announced (arriving) are waited for
+// a moment too.
+func (s *spool) gather() {
+	if s.count >= s.expect && s.arriving.Load() == 0 {
+		return
+	}
+	wait := min(max(s.lastSync, minGroupWait), maxGroupWait)
+	if s.count >= s.expect { // announced appends only: the old, short wait
+		wait = minGroupWait
+		s.expect = s.count + int(s.arriving.Load())
+	}
+	full := make(chan struct{})
+	s.full = full
+	s.mu.Unlock()
+	if s.timer == nil {
+		s.timer = time.NewTimer(wait)
+	} else {
+		s.timer.Reset(wait)
+	}
+	select {
+	case <-full:
+	case <-s.timer.C:
+	}
+	s.timer.Stop()
+	s.mu.Lock()
+	s.full = nil
+}
+
+// writeGroup numbers the records in out, writes and syncs them, and makes
+// them visible. On failure nothing counts as written and no number is
+// used: the next group goes to the same place.
+func (s *spool) writeGroup(out []byte) error {
+	first := s.nextSeq
+	n := numberRecords(out, first)
+	if err := s.writeDurably(out, first); err != nil {
+		err = fmt.Errorf("%w: %w", ErrNotRecorded, err)
+		s.setHealth(err.Error(), uint64(n))
+		return err
+	}
+	s.nextSeq += uint64(n)
+	s.publish(s.nextSeq - 1)
+	s.afterWrite()
+	return nil
+}
+
 // writeDurably writes records after the last ones of the active segment,
-// rotating first when they do not fit, and syncs them. On failure nothing
-// counts as written: the next write goes to the same place.
-func (s *spool) writeDurably(out []byte) error {
-	if s.activeSize > 0 && s.activeSize+int64(len(out)) > s.segmentBytes {
-		if err := s.rotate(binary.BigEndian.Uint64(out[8:16])); err != nil {
+// starting a new segment first when they do not fit (or when a spare is
+// ready to replace a growing one), and syncs them.
+func (s *spool) writeDurably(out []byte, first uint64) error {
+	switch {
+	case s.f == nil:
+		if err := s.startSegment(first); err != nil {
+			return err
+		}
+	case s.activeSize > 0 && (s.activeSize+int64(len(out)) > s.segmentBytes || !s.prealloc && s.spareState()):
+		if err := s.startSegment(first); err != nil {
 			return err
 		}
 	}
 	if _, err := s.f.WriteAt(out, s.activeSize); err != nil {
-		return fmt.Errorf("telemetry: spool %s: write: %w", s.f.Name(), err)
+		s.scrub(len(out))
+		return fileError("write", s.active, err)
 	}
-	if err := datasync(s.f); err != nil {
-		return fmt.Errorf("telemetry: spool %s: sync: %w", s.f.Name(), err)
+	if err := s.f.datasync(); err != nil {
+		s.scrub(len(out))
+		return fileError("fdatasync", s.active, err)
 	}
 	s.activeSize += int64(len(out))
 	return nil
 }
 
-// spareName is the file a segment is prepared in before it is needed.
-const spareName = ".spare.seg"
-
-// A spareSegment is a segment file being zero-filled in the background, so
-// that rotating does not stall appends.
-type spareSegment struct {
-	ready chan struct{}
-	f     *os.File
-	err   error
-}
-
-// prepareSpare starts zero-filling the next segment.
-func (s *spool) prepareSpare() *spareSegment {
-	sp := &spareSegment{ready: make(chan struct{})}
-	go func() {
-		defer close(sp.ready)
-		path := filepath.Join(s.dir, spareName)
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err == nil {
-			if err = zeroFill(f, s.segmentBytes); err != nil {
-				f.Close()
-			}
-		}
-		sp.f, sp.err = f, err
-	}()
-	return sp
-}
-
-// takeSpare renames the prepared segment to the segment named first.
-func (s *spool) takeSpare(first uint64) (*os.File, error) {
-	sp := s.nextSeg
-	s.nextSeg = nil
-	<-sp.ready
-	if sp.err != nil {
-		return nil, sp.err
-	}
-	if err := os.Rename(sp.f.Name(), s.path(first)); err != nil {
-		sp.f.Close()
-		return nil, err
-	}
-	if err := atomicfile.SyncDir(s.dir); err != nil {
-		sp.f.Close()
-		return nil, err
-	}
-	return sp.f, nil
-}
-
-// dropSpare waits for the spare segment and removes it.
-func (s *spool) dropSpare() {
-	if sp := s.nextSeg; sp != nil {
-		<-sp.ready
-		if sp.err == nil {
-			sp.f.Close()
-			os.Remove(sp.f.Name())
-		}
-		s.nextSeg = nil
+// scrub overwrites, as well as it can, what a failed write may have left
+// after the records, so that it cannot pass for records after a crash.
+func (s *spool) scrub(n int) {
+	if s.prealloc {
+		s.f.WriteAt(make([]byte, n), s.activeSize)
+	} else {
+		s.f.Truncate(s.activeSize)
 	}
 }
 
-// rotate starts a new active segment whose first record is first: the
-// spare one, or a new one if the spare could not be made.
-func (s *spool) rotate(first uint64) error {
-	f, err := s.takeSpare(first)
-	if err != nil {
-		if f, err = s.openSegment(first, true); err != nil {
-			return err
-		}
-	}
-	s.nextSeg = s.prepareSpare()
-	s.f.Close()
-	s.f, s.activeSize = f, 0
+// setHealth records why the spool is degraded ("" when it is not) and
+// counts rejected records.
+func (s *spool) setHealth(reason string, rejected uint64) {
 	s.stateMu.Lock()
-	s.segments = append(s.segments, segment{first: first})
+	h := &s.health
+	h.rejected += rejected
+	changed := h.reason != reason
+	if changed {
+		h.reason, h.since = reason, time.Now()
+	}
 	s.stateMu.Unlock()
-	return nil
+	if changed && s.onHealth != nil {
+		s.onHealth(reason)
+	}
 }
 
 // publish makes records up to last visible to readers and wakes them.
@@ -428,7 +454,8 @@ func (s *spool) size() int64 {
 }
 
 // removeThrough deletes the segments, other than the active one, whose
-// records all have seq ≤ through. It returns how many it deleted.
+// records all have seq ≤ through. It returns how many it deleted. A
+// segment that cannot be removed now is found again at the next open.
 func (s *spool) removeThrough(through uint64) int {
 	s.stateMu.Lock()
 	var gone []uint64
@@ -438,10 +465,10 @@ func (s *spool) removeThrough(through uint64) int {
 	}
 	s.stateMu.Unlock()
 	for _, first := range gone {
-		os.Remove(s.path(first)) // an open reader keeps reading (on Unix)
+		s.fs.remove(s.path(first)) // an open reader keeps reading (on Unix)
 	}
 	if len(gone) > 0 {
-		atomicfile.SyncDir(s.dir)
+		s.fs.syncDir(s.dir)
 	}
 	return len(gone)
 }
@@ -458,7 +485,7 @@ func (s *spool) oldest() (seg segment, last uint64, ok bool) {
 }
 
 // close flushes nothing (every append is durable when it returns) and
-// closes the active segment.
+// closes the files; the spare stays for the next start.
 func (s *spool) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -466,58 +493,18 @@ func (s *spool) close() error {
 	for s.syncing {
 		s.idle.Wait()
 	}
-	s.dropSpare()
+	s.closeSpare()
+	if s.f == nil {
+		return nil
+	}
 	return s.f.Close()
-}
-
-// A recordReader reads records from one segment, checking each.
-type recordReader struct {
-	r    io.Reader
-	off  int64  // offset of the next record
-	want uint64 // seq the next record must have
-	hdr  [recordHeader]byte
-	buf  []byte
-}
-
-func newRecordReader(r io.Reader, first uint64) *recordReader {
-	return &recordReader{r: r, want: first}
-}
-
-// next returns the next record's seq and payload (valid until the next
-// call). io.EOF means a clean end; errCorrupt a record that is torn or
-// fails its checks, at offset off.
-func (rr *recordReader) next() (uint64, []byte, error) {
-	n, err := io.ReadFull(rr.r, rr.hdr[:])
-	if err == io.EOF || err == nil && rr.hdr == [recordHeader]byte{} {
-		return 0, nil, io.EOF // the end, or the zeros a segment is filled with
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("%w at offset %d: header cut after %d bytes", errCorrupt, rr.off, n)
-	}
-	size := binary.BigEndian.Uint32(rr.hdr[0:4])
-	seq := binary.BigEndian.Uint64(rr.hdr[8:16])
-	if size > maxRecordBytes {
-		return 0, nil, fmt.Errorf("%w at offset %d: length %d", errCorrupt, rr.off, size)
-	}
-	if cap(rr.buf) < int(size) {
-		rr.buf = make([]byte, size)
-	}
-	payload := rr.buf[:size]
-	if _, err := io.ReadFull(rr.r, payload); err != nil {
-		return 0, nil, fmt.Errorf("%w at offset %d: payload cut", errCorrupt, rr.off)
-	}
-	crc := crc32.Update(0, crcTable, rr.hdr[8:16])
-	crc = crc32.Update(crc, crcTable, payload)
-	if crc != binary.BigEndian.Uint32(rr.hdr[4:8]) {
-		return 0, nil, fmt.Errorf("%w at offset %d: checksum mismatch", errCorrupt, rr.off)
-	}
-	if seq != rr.want {
-		return 0, nil, fmt.Errorf("%w at offset %d: seq %d, want %d", errCorrupt, rr.off, seq, rr.want)
-	}
-	rr.off += recordHeader + int64(size)
-	rr.want++
-	return seq, payload, nil
 }
 
 // errClosed is returned by a closed pipeline.
 var errClosed = errors.New("telemetry: pipeline closed")
+
+// ErrNotRecorded is wrapped, with its cause (such as syscall.ENOSPC), by
+// the error of a Record that the spool could not store: the disk is full
+// or failing. The pipeline goes on; a later Record tries again, and
+// SpoolStatus says why it is degraded.
+var ErrNotRecorded = errors.New("telemetry: event not recorded")

@@ -13,8 +13,21 @@ func datasync(f *os.File) error {
 		return f.Sync()
 	}
 	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = syscall.Fdatasync(int(fd)) }); err != nil {
+	if err := raw.Control(func(fd uintptr) {
+		serr = ignoringEINTR(func() error { return syscall.Fdatasync(int(fd)) })
+	}); err != nil {
 		return err
 	}
-	return serr
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != syscall.EINTR {
+			return err
+		}
+	}
 }

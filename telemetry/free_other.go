@@ -1,0 +1,6 @@
+//go:build !unix
+
+package telemetry
+
+// freeBytes returns -1: the free space is not known here.
+func freeBytes(string) int64 { return -1 }
