@@ -73,7 +73,8 @@ func (c *core) instanceID(ctx context.Context, cfg aws.Config) string {
 // enables, and starts delivering.
 func (c *core) startTelemetry(ctx context.Context) error {
 	a, t := c.cfg.Agent, c.cfg.Telemetry
-	sinks := []telemetry.SinkConfig{{Sink: &telemetry.AuditFiles{Dir: filepath.Join(c.g.logDir, "audits"), Keep: a.AuditExpirationDay}}}
+	sinks := []telemetry.SinkConfig{{Sink: &telemetry.AuditFiles{Dir: filepath.Join(c.g.logDir, "audits"), Keep: a.AuditExpirationDay,
+		MaxDayBytes: int64(t.AuditMaxDayMiB) << 20, MaxTotalBytes: int64(t.AuditMaxTotalMiB) << 20}}}
 	if a.TelemetryMetricsToSSM {
 		ch := &telemetry.SSMChannel{}
 		if t.Endpoint != "" {
@@ -103,23 +104,64 @@ func (c *core) startTelemetry(ctx context.Context) error {
 				Stream: stream, RetentionDays: int32(t.CloudWatchLogsRetentionDays)}})
 		}
 	}
-	p, err := telemetry.Open(telemetry.Config{
+	c.openTelemetry(ctx, telemetry.Config{
 		Dir: filepath.Join(c.g.dataDir, "telemetry"), AgentVersion: version, Sinks: sinks,
 		OnError: func(sink string, err error) {
 			switch {
+			case sink == "" && err == nil:
+				c.log.Info("telemetry spool records again")
+			case sink == "":
+				c.log.Warn("telemetry spool degraded: events are not recorded", "err", err)
 			case err == nil:
 				c.log.Info("telemetry sink delivers again", "sink", sink)
-				return
 			case errors.Is(err, telemetry.ErrNotConfigured):
-				return // its state says pending; its events wait
+				// its state says pending; its events wait
+			default:
+				c.log.Warn("telemetry sink", "sink", sink, "err", err)
 			}
-			c.log.Warn("telemetry sink", "sink", sink, "err", err)
 		},
 	})
-	if err != nil {
-		return err
-	}
-	c.pipeline = p
-	go p.Serve(ctx)
 	return nil
+}
+
+// telemetryRetry is how often a core whose telemetry could not open tries
+// again.
+const telemetryRetry = 10 * time.Second
+
+// openTelemetry opens the pipeline and starts delivering. A pipeline that
+// cannot open — its directory cannot be made on a full disk, say — is a
+// state, not a reason to stop supervising: the core runs without
+// telemetry, says why in its status, and tries again until it opens.
+func (c *core) openTelemetry(ctx context.Context, cfg telemetry.Config) {
+	open := func() bool {
+		p, err := telemetry.Open(cfg)
+		if err != nil {
+			c.telemetryErr.Store(err.Error())
+			return false
+		}
+		c.pipeline.Store(p)
+		go p.Serve(ctx)
+		return true
+	}
+	if open() {
+		return
+	}
+	c.log.Error("telemetry is unavailable; retrying", "err", c.telemetryErr.Load(), "every", telemetryRetry)
+	c.telemetryRetry.Add(1)
+	go func() {
+		defer c.telemetryRetry.Done()
+		t := time.NewTicker(telemetryRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if open() {
+					c.log.Info("telemetry is available again")
+					return
+				}
+			}
+		}
+	}()
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/telemetry"
 )
 
 // Config is the agent's configuration: SSM's amazon-ssm-agent.json, whose
@@ -98,6 +99,11 @@ type TelemetryConfig struct {
 	CloudWatchLogsGroup         string // set: send events to CloudWatch Logs
 	CloudWatchLogsRetentionDays int
 	InstanceId                  string // empty: from the metadata service, when needed
+	// AuditMaxDayMiB and AuditMaxTotalMiB bound the audit files: a day's
+	// file stops growing at the first (its last line then counts the
+	// events dropped), and the oldest days go past the second; 0: 10 and
+	// 100.
+	AuditMaxDayMiB, AuditMaxTotalMiB int
 }
 
 // Defaults and ranges of the Agent keys, as the SSM Agent has them.
@@ -212,6 +218,8 @@ func parseConfig(data []byte) (Config, []string, error) {
 	}
 	cfg.SelfUpdate.PackageName = cmp.Or(cfg.SelfUpdate.PackageName, selfupdate.DefaultPackage)
 	cfg.SelfUpdate.HealthTimeoutSeconds = cmp.Or(cfg.SelfUpdate.HealthTimeoutSeconds, 180)
+	cfg.Telemetry.AuditMaxDayMiB = cmp.Or(cfg.Telemetry.AuditMaxDayMiB, int(telemetry.DefaultAuditMaxDayBytes>>20))
+	cfg.Telemetry.AuditMaxTotalMiB = cmp.Or(cfg.Telemetry.AuditMaxTotalMiB, int(telemetry.DefaultAuditMaxTotalBytes>>20))
 	cfg.SelfUpdate.FreeSpaceFactor = cmp.Or(cfg.SelfUpdate.FreeSpaceFactor, selfupdate.DefaultUnpackFactor)
 	cfg.SelfUpdate.FreeSpaceMarginMiB = cmp.Or(cfg.SelfUpdate.FreeSpaceMarginMiB, int(selfupdate.DefaultSpaceMargin>>20))
 	sort.Strings(warnings)
@@ -326,7 +334,7 @@ func fieldNames(v any) []string {
 	case *SelfUpdateConfig:
 		return []string{"ManifestURL", "PackageName", "PublicKeys", "CACertificates", "HealthTimeoutSeconds", "AllowDowngrade", "FreeSpaceFactor", "FreeSpaceMarginMiB"}
 	case *TelemetryConfig:
-		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId"}
+		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId", "AuditMaxDayMiB", "AuditMaxTotalMiB"}
 	}
 	return []string{"Name", "Path", "Args", "Env", "Protocol", "Restart", "Backoff", "StartLimit",
 		"HealthIntervalSeconds", "MaxMissedHealthChecks", "StopTimeoutSeconds", "HealthSocket", "TerminationSocket",

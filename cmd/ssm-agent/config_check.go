@@ -103,6 +103,15 @@ func checkSections(cfg *Config) error {
 			return err
 		}
 	}
+	if err := checkRange("Telemetry.AuditMaxDayMiB", t.AuditMaxDayMiB, 1, 1<<20); err != nil {
+		return err
+	}
+	if err := checkRange("Telemetry.AuditMaxTotalMiB", t.AuditMaxTotalMiB, 1, 1<<30); err != nil {
+		return err
+	}
+	if t.AuditMaxDayMiB > 0 && t.AuditMaxTotalMiB > 0 && t.AuditMaxDayMiB > t.AuditMaxTotalMiB {
+		return fmt.Errorf("Telemetry.AuditMaxDayMiB (%d) is more than Telemetry.AuditMaxTotalMiB (%d)", t.AuditMaxDayMiB, t.AuditMaxTotalMiB)
+	}
 	if r := t.CloudWatchLogsRetentionDays; r != 0 && !slices.Contains(cloudWatchRetention, r) {
 		return fmt.Errorf("Telemetry.CloudWatchLogsRetentionDays is %d: want one of %v (0: never expire)", r, cloudWatchRetention)
 	}

@@ -41,6 +41,19 @@ type Status struct {
 	Healthy   bool              `json:"healthy"`
 	Update    UpdateStatus      `json:"update"`
 	Telemetry []TelemetryStatus `json:"telemetry"`
+	// TelemetrySpool is the state of the durable queue all sinks read from:
+	// ok, degraded (the disk is full or failing: events are refused until
+	// it recovers, by itself), or unavailable (it could not open; retried).
+	TelemetrySpool SpoolStatus `json:"telemetrySpool"`
+}
+
+// SpoolStatus is the telemetry spool in Status.
+type SpoolStatus struct {
+	State    string    `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Since    time.Time `json:"since,omitzero"`
+	Rejected uint64    `json:"rejected"` // events refused since the core started
+	Bytes    int64     `json:"bytes"`
 }
 
 // WorkerStatus is one worker in Status.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -33,7 +34,11 @@ type core struct {
 	started  time.Time
 	self     string   // the executable the core runs
 	env      []string // the environment it was started with
-	pipeline *telemetry.Pipeline
+	pipeline atomic.Pointer[telemetry.Pipeline] // nil while telemetry cannot open
+	// telemetryErr says why it cannot; telemetryRetry is the goroutine
+	// that tries again.
+	telemetryErr   atomic.Value // string
+	telemetryRetry sync.WaitGroup
 	sup      *supervisor.Supervisor
 	updater  *selfupdate.Updater
 	stop     context.CancelFunc
@@ -97,7 +102,8 @@ func runCore(s streams, g *globals) int {
 	if err := c.startSupervisor(); err != nil {
 		c.closeV3()
 		ctl.Close()
-		c.pipeline.Close(context.Background())
+		stop()
+		c.closeTelemetry(context.Background())
 		return failure(s, "core", err)
 	}
 	supCtx, supCancel := context.WithCancel(context.Background())
@@ -139,7 +145,7 @@ func runCore(s streams, g *globals) int {
 	c.closeV3()
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	c.pipeline.Close(tctx)
+	c.closeTelemetry(tctx)
 	// The control socket goes last: while it answers, a next core (and
 	// the update guardian) knows this one still holds the data directory.
 	srv.Close()
@@ -165,8 +171,28 @@ func (c *core) execCurrent() int {
 
 // record records a telemetry event, logging a failure.
 func (c *core) record(e telemetry.Event) {
-	if err := c.pipeline.Record(context.Background(), e); err != nil {
+	if err := c.recordEvent(e); err != nil {
 		c.log.Error("recording telemetry", "event", e.Name, "err", err)
+	}
+}
+
+// errNoTelemetry is recordEvent's error while telemetry cannot open.
+var errNoTelemetry = errors.New("telemetry is unavailable")
+
+func (c *core) recordEvent(e telemetry.Event) error {
+	p := c.pipeline.Load()
+	if p == nil {
+		return errNoTelemetry
+	}
+	return p.Record(context.Background(), e)
+}
+
+// closeTelemetry stops retrying to open telemetry, and delivers what is
+// pending until ctx ends.
+func (c *core) closeTelemetry(ctx context.Context) {
+	c.telemetryRetry.Wait() // its ctx, the core's, has ended or fails only at start
+	if p := c.pipeline.Load(); p != nil {
+		p.Close(ctx)
 	}
 }
 
@@ -183,7 +209,7 @@ func (c *core) startSupervisor() error {
 			c.log.Log(context.Background(), level, "worker "+string(e.Kind), "worker", e.Worker, "pid", e.PID, "detail", e.String())
 		},
 		OnWorkerEvent: func(worker string, e workerproto.Event) error {
-			return c.pipeline.Record(context.Background(), telemetry.Event{
+			return c.recordEvent(telemetry.Event{
 				ID: e.ID, Time: e.Time, Type: e.Type, Name: e.Name, Attributes: e.Attributes, AgentVersion: version,
 			})
 		},
@@ -332,6 +358,25 @@ func (c *core) handler() http.Handler {
 	return mux
 }
 
+// spoolStatus is the telemetry spool's part of the status.
+func (c *core) spoolStatus() SpoolStatus {
+	p := c.pipeline.Load()
+	if p == nil {
+		reason, _ := c.telemetryErr.Load().(string)
+		return SpoolStatus{State: "unavailable", Reason: reason}
+	}
+	sp := p.SpoolStatus()
+	return SpoolStatus{State: sp.State, Reason: sp.Reason, Since: sp.Since, Rejected: sp.Rejected, Bytes: sp.Bytes}
+}
+
+// pipelineStatus is the sinks' status; none while telemetry is unavailable.
+func (c *core) pipelineStatus() []telemetry.SinkStatus {
+	if p := c.pipeline.Load(); p != nil {
+		return p.Status()
+	}
+	return nil
+}
+
 // status builds the core's Status.
 func (c *core) status() Status {
 	st := Status{Version: version, PID: os.Getpid(), Started: c.started, DataDir: c.g.dataDir, LogDir: c.g.logDir,
@@ -349,7 +394,8 @@ func (c *core) status() Status {
 	}
 	st.Healthy = c.healthy(st.Workers)
 	st.Update = c.updateStatus()
-	for _, t := range c.pipeline.Status() {
+	st.TelemetrySpool = c.spoolStatus()
+	for _, t := range c.pipelineStatus() {
 		st.Telemetry = append(st.Telemetry, TelemetryStatus{Sink: t.Name, State: t.State, Pending: t.PendingEvents,
 			Delivered: t.Delivered, Dropped: t.Dropped, LastError: t.LastError})
 	}

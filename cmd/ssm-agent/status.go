@@ -61,6 +61,15 @@ func printStatus(w io.Writer, st Status) {
 		line += ": " + u.LastError
 	}
 	fmt.Fprintln(w, line)
+	sp := st.TelemetrySpool
+	line = fmt.Sprintf("telemetry spool: %s, %d bytes", orDash(sp.State), sp.Bytes)
+	if sp.Rejected > 0 {
+		line += fmt.Sprintf(", %d events refused", sp.Rejected)
+	}
+	if sp.Reason != "" {
+		line += ": " + strings.ReplaceAll(sp.Reason, "\n", " ")
+	}
+	fmt.Fprintln(w, line)
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SINK\tSTATE\tPENDING\tDELIVERED\tDROPPED\tLAST ERROR")
