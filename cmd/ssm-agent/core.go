@@ -32,22 +32,22 @@ type core struct {
 	cfg      Config
 	log      *slog.Logger
 	started  time.Time
-	self     string   // the executable the core runs
-	env      []string // the environment it was started with
+	self     string                             // the executable the core runs
+	env      []string                           // the environment it was started with
 	pipeline atomic.Pointer[telemetry.Pipeline] // nil while telemetry cannot open
 	// telemetryErr says why it cannot; telemetryRetry is the goroutine
 	// that tries again.
 	telemetryErr   atomic.Value // string
 	telemetryRetry sync.WaitGroup
-	sup      *supervisor.Supervisor
-	updater  *selfupdate.Updater
-	stop     context.CancelFunc
-	handover atomic.Bool
-	running  atomic.Bool               // the workers are supervised
-	v3cores  map[[2]string]*ssmv3.Core // by health and termination socket
-	managed  bool                      // under a service manager that restarts the core
-	updateMu sync.Mutex                // serialises update requests
-	reportMu sync.Mutex                // serialises the recording of update results
+	sup            *supervisor.Supervisor
+	updater        *selfupdate.Updater
+	stop           context.CancelFunc
+	handover       atomic.Bool
+	running        atomic.Bool               // the workers are supervised
+	v3cores        map[[2]string]*ssmv3.Core // by health and termination socket
+	managed        bool                      // under a service manager that restarts the core
+	updateMu       sync.Mutex                // serialises update requests
+	reportMu       sync.Mutex                // serialises the recording of update results
 }
 
 func runCore(s streams, g *globals) int {
