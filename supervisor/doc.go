@@ -18,6 +18,12 @@
 // process alone never does. It reports readiness and telemetry events, and
 // is asked to terminate before any signal.
 //
+// A worker's output (Spec.Output) can go to a log file the worker holds
+// open itself (O_APPEND, rotated by size by the supervisor), or to the
+// journal through a stream of its own, so that a worker that outlives its
+// core — crashed, or restarted for an update — never dies of SIGPIPE,
+// blocks, or loses a line for want of a reader.
+//
 // Every long-running part ends with Serve: when Serve returns, no worker
 // process, no job and no goroutine of the supervisor is left. The package
 // writes no logs; it reports typed Events through Config.OnEvent, and

@@ -227,6 +227,9 @@ func (w *worker) checkMissed(p *process, missed int) (outcome, bool) {
 // process group.
 func (w *worker) exited(p *process, out outcome) outcome {
 	p.cleanUp() // grandchildren left behind
+	if p.adopted && w.spec.Output.effective() == OutputFile {
+		p.status.StderrTail = fileTail(w.spec.Output.Path, tailSize)
+	}
 	w.update(func(st *WorkerStatus) {
 		st.LastExit = p.status
 		st.PID, st.Ready, st.MissedPings = 0, false, 0

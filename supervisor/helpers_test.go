@@ -86,6 +86,10 @@ func helperMain(mode string) int {
 		return 0
 	case "core":
 		return helperCore()
+	case "ticker":
+		return helperTicker()
+	case "outcore":
+		return helperOutputCore()
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2

@@ -21,6 +21,7 @@ type process struct {
 
 	stderr  *tail
 	copiers sync.WaitGroup
+	logPath string // the log file the output goes to, for the tail
 
 	exited chan struct{} // closed once the process is gone
 	status *ExitStatus   // how it ended; set before exited is closed
@@ -34,10 +35,31 @@ func startProcess(spec *Spec, extraEnv []string) (*process, error) {
 	cmd.Env = append(append(os.Environ(), spec.Env...), extraEnv...)
 	cmd.Dir = spec.Dir
 	cmd.SysProcAttr = sysProcAttr(spec)
-	p, err := startCmd(cmd, spec.Stdout, spec.Stderr)
+	if spec.Output.Mode == OutputWriters {
+		p, err := startCmd(cmd, spec.Stdout, spec.Stderr)
+		if err != nil {
+			return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
+		}
+		return p, nil
+	}
+	// The worker writes to its log file or the journal itself: nothing of
+	// the core is between them, so the output outlives the core.
+	stdout, stderr, err := openOutput(&spec.Output)
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
 	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err = cmd.Start()
+	stdout.Close()
+	stderr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
+	}
+	p := &process{cmd: cmd, stderr: newTail(0), exited: make(chan struct{})}
+	if spec.Output.effective() == OutputFile {
+		p.logPath = spec.Output.Path
+	}
+	p.begin()
 	return p, nil
 }
 
@@ -94,11 +116,16 @@ func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
 		p.copiers.Wait()
 		return nil, err
 	}
-	p.pid = cmd.Process.Pid
+	p.begin()
+	return p, nil
+}
+
+// begin records the identity of the started child and waits for it.
+func (p *process) begin() {
+	p.pid = p.cmd.Process.Pid
 	p.started = time.Now()
 	p.id = identify(p.pid)
 	go p.wait()
-	return p, nil
 }
 
 // wait reaps the child and records how it ended.
@@ -120,6 +147,9 @@ func (p *process) wait() {
 	case <-time.After(100 * time.Millisecond):
 	}
 	st.StderrTail = p.stderr.String()
+	if p.logPath != "" {
+		st.StderrTail = fileTail(p.logPath, tailSize)
+	}
 	p.status = st
 	close(p.exited)
 }

@@ -147,9 +147,17 @@ type Spec struct {
 	// unresponsive and is killed and restarted. Default 3.
 	MaxMissedPings int
 
-	// Stdout and Stderr receive the worker's output; nil discards it. The
-	// last 4 KiB of stderr are kept for the worker's status either way. A
-	// *RotatingFile writes to a size-rotated file.
+	// Output is where the worker's output goes. The default,
+	// OutputWriters, pipes it into Stdout and Stderr through the core, and
+	// such a worker cannot outlive its core; a worker that may be adopted
+	// or handed over should use OutputFile, OutputJournal or OutputAuto,
+	// whose output reaches its file or the journal whether a core runs or
+	// not.
+	Output Output
+	// Stdout and Stderr receive the worker's output with OutputWriters;
+	// nil discards it. The last 4 KiB of stderr are kept for the worker's
+	// status either way (with OutputFile, the last 4 KiB of the log file).
+	// A *RotatingFile writes to a size-rotated file.
 	Stdout, Stderr io.Writer
 
 	// Orphans is what happens to a copy of this worker left running by an
@@ -282,6 +290,11 @@ func (s Spec) withDefaults() (Spec, error) {
 			return bad("PermanentExitCodes", "%d is not an exit status (0–255)", c)
 		}
 	}
+	out, err := s.Output.withDefaults(&s)
+	if err != nil {
+		return Spec{}, err
+	}
+	s.Output = out
 	s.Args = append([]string(nil), s.Args...)
 	s.Env = append([]string(nil), s.Env...)
 	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)

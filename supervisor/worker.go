@@ -126,6 +126,11 @@ func (w *worker) run(ctx context.Context) {
 	w.running = true
 	want := !w.stopped
 	w.mu.Unlock()
+	if m := w.spec.Output.Mode; m == OutputFile || m == OutputAuto {
+		stop, rotated := make(chan struct{}), make(chan struct{})
+		go func() { defer close(rotated); rotateLoop(&w.spec.Output, stop) }()
+		defer func() { close(stop); <-rotated }()
+	}
 
 	p := w.recoverOrphan(ctx)
 	for {
