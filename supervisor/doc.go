@@ -24,6 +24,24 @@
 // core — crashed, or restarted for an update — never dies of SIGPIPE,
 // blocks, or loses a line for want of a reader.
 //
+// Exactly one copy of each worker: every process the supervisor starts
+// carries a random mark of that start in its environment (MarkEnv), and
+// the state file records the mark before the fork, so a core killed
+// between the fork and the record of the pid leaves a state by which the
+// next core finds the process (in /proc, as the group leader of our uid
+// carrying the mark) and adopts it rather than start a second one.
+//
+// Nothing left behind: when a worker process ends, its process group is
+// killed, and so is every process carrying its mark wherever it is in the
+// process tree — descendants that setsid and double-fork included. On
+// Linux Serve also makes the process a child subreaper
+// (PR_SET_CHILD_SUBREAPER; Config.NoSubreaper turns it off), so such
+// orphans are reparented to the core, and it reaps them; it never reaps a
+// child that exec.Cmd waits for. What can still escape: a descendant that
+// clears or rewrites its environment and also leaves the worker's process
+// group (it is found neither by group nor by mark; a cgroup would catch it,
+// and is not used), and, off Linux, any descendant that leaves the group.
+//
 // Every long-running part ends with Serve: when Serve returns, no worker
 // process, no job and no goroutine of the supervisor is left. The package
 // writes no logs; it reports typed Events through Config.OnEvent, and

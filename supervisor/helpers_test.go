@@ -86,6 +86,10 @@ func helperMain(mode string) int {
 		return 0
 	case "core":
 		return helperCore()
+	case "daemonize":
+		return helperDaemonize()
+	case "daemon-mid":
+		return helperDaemonMid()
 	case "ticker":
 		return helperTicker()
 	case "outcore":

@@ -20,8 +20,12 @@ import (
 )
 
 const (
-	outLogEnv   = "OUTCORE_LOG"
-	outStateEnv = "OUTCORE_STATE"
+	outLogEnv    = "OUTCORE_LOG"
+	outStateEnv  = "OUTCORE_STATE"
+	outWorkerEnv = "OUTCORE_WORKER" // the worker's helper mode, instead of a ticker
+	outStopEnv   = "OUTCORE_STOP"   // SIGTERM stops the workers rather than detaching
+	outUpEnv     = "OUTCORE_UP"     // print "up" before Serve
+	tagEnv       = "HELPER_TAG"
 )
 
 // helperTicker prints a numbered line every 10 ms, for ever. SIGPIPE keeps
@@ -41,7 +45,12 @@ func helperTicker() int {
 // it detaches and exits.
 func helperOutputCore() int {
 	spec := helperSpec("ticker", "ticker")
-	spec.Output = Output{Mode: OutputFile, Path: os.Getenv(outLogEnv)}
+	if mode := os.Getenv(outWorkerEnv); mode != "" {
+		spec = helperSpec("worker", mode, tagEnv+"="+os.Getenv(tagEnv))
+	}
+	if p := os.Getenv(outLogEnv); p != "" {
+		spec.Output = Output{Mode: OutputFile, Path: p}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := New(Config{StateDir: os.Getenv(outStateEnv), OnEvent: func(e Event) {
 		if e.Kind == EventStarted || e.Kind == EventAdopted {
@@ -53,8 +62,17 @@ func helperOutputCore() int {
 	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
-	go func() { <-term; s.Detach(); cancel() }()
+	go func() {
+		<-term
+		if os.Getenv(outStopEnv) == "" {
+			s.Detach()
+		}
+		cancel()
+	}()
 	if err == nil {
+		if os.Getenv(outUpEnv) != "" {
+			fmt.Println("up")
+		}
 		err = s.Serve(ctx)
 	}
 	if err != nil {

@@ -21,7 +21,9 @@ type process struct {
 
 	stderr  *tail
 	copiers sync.WaitGroup
-	logPath string // the log file the output goes to, for the tail
+	logPath string  // the log file the output goes to, for the tail
+	mark    string  // the MarkEnv token of this start
+	reaper  *reaper // nil for adopted processes
 
 	exited chan struct{} // closed once the process is gone
 	status *ExitStatus   // how it ended; set before exited is closed
@@ -29,17 +31,18 @@ type process struct {
 }
 
 // startProcess starts the worker's program in its own process group with
-// extraEnv added to its environment.
-func startProcess(spec *Spec, extraEnv []string) (*process, error) {
+// extraEnv added to its environment, marked with mark.
+func startProcess(spec *Spec, extraEnv []string, mark string, r *reaper) (*process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Env = append(append(os.Environ(), spec.Env...), extraEnv...)
+	cmd.Env = markedEnv(append(append(os.Environ(), spec.Env...), extraEnv...), mark)
 	cmd.Dir = spec.Dir
 	cmd.SysProcAttr = sysProcAttr(spec)
 	if spec.Output.Mode == OutputWriters {
-		p, err := startCmd(cmd, spec.Stdout, spec.Stderr)
+		p, err := startCmd(cmd, spec.Stdout, spec.Stderr, r)
 		if err != nil {
 			return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
 		}
+		p.mark = mark
 		return p, nil
 	}
 	// The worker writes to its log file or the journal itself: nothing of
@@ -49,13 +52,13 @@ func startProcess(spec *Spec, extraEnv []string) (*process, error) {
 		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	err = cmd.Start()
+	err = r.startChild(cmd)
 	stdout.Close()
 	stderr.Close()
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
 	}
-	p := &process{cmd: cmd, stderr: newTail(0), exited: make(chan struct{})}
+	p := &process{cmd: cmd, stderr: newTail(0), exited: make(chan struct{}), mark: mark, reaper: r}
 	if spec.Output.effective() == OutputFile {
 		p.logPath = spec.Output.Path
 	}
@@ -65,8 +68,8 @@ func startProcess(spec *Spec, extraEnv []string) (*process, error) {
 
 // startCmd starts cmd with its output going to stdout and stderr (nil
 // discards) and the end of its stderr kept.
-func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
-	p := &process{cmd: cmd, stderr: newTail(tailSize), exited: make(chan struct{})}
+func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer, r *reaper) (*process, error) {
+	p := &process{cmd: cmd, stderr: newTail(tailSize), exited: make(chan struct{}), reaper: r}
 
 	// The child writes into pipes that the supervisor drains, rather than
 	// into writers that exec.Cmd would copy: Wait then returns the moment
@@ -108,7 +111,7 @@ func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
 	}
 	cmd.Stderr = w
 
-	if err := cmd.Start(); err != nil {
+	if err := r.startChild(cmd); err != nil {
 		for _, f := range closeAfterStart {
 			f.Close()
 		}
@@ -131,6 +134,7 @@ func (p *process) begin() {
 // wait reaps the child and records how it ended.
 func (p *process) wait() {
 	err := p.cmd.Wait()
+	p.reaper.removeChild(p.cmd.Process.Pid)
 	st := &ExitStatus{Code: -1, Duration: time.Since(p.started)}
 	if ps := p.cmd.ProcessState; ps != nil {
 		st.Code = ps.ExitCode()

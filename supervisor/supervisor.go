@@ -34,14 +34,28 @@ type Config struct {
 	// MaxJobs bounds the on-demand workers (RunJob) running at once.
 	// Default 4.
 	MaxJobs int
+	// NoSubreaper keeps Serve from making the process a child subreaper
+	// (Linux). By default it does, for the life of the process, so that
+	// the descendants of workers that leave their process group (setsid,
+	// double fork) are reparented to the core, found, killed at the
+	// worker's stop, and reaped; the supervisor reaps only such orphans of
+	// its own workers, never another child of the program (an orphan of
+	// anything else that the kernel gives the process while it serves is
+	// the program's to reap). When the last Serve of the process returns,
+	// the process stops being a subreaper, unless it was one before.
+	// Without it descendants are still found and killed by their mark
+	// (MarkEnv), but reparented to init.
+	NoSubreaper bool
 }
 
 // A Supervisor keeps worker processes running. Add workers, then call
 // Serve; workers can be added, stopped, started and removed at any time
 // from any goroutine.
 type Supervisor struct {
-	cfg  Config
-	jobs *semaphore.Weighted
+	cfg    Config
+	jobs   *semaphore.Weighted
+	reaper *reaper
+	sweeps sync.WaitGroup // sweeps of what ended processes left behind
 
 	stopping chan struct{} // closed when Serve's context ends
 	detached atomic.Bool   // leave the workers running when Serve ends
@@ -67,6 +81,7 @@ func New(cfg Config) (*Supervisor, error) {
 	return &Supervisor{
 		cfg:      cfg,
 		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		reaper:   newReaper(),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
 	}, nil
@@ -205,6 +220,13 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 			s.acceptLoop(ctx)
 		}()
 	}
+	undoSubreaper := func() {}
+	if !s.cfg.NoSubreaper {
+		// Where this fails, descendants are still killed by their mark.
+		undoSubreaper, _ = becomeSubreaper()
+	}
+	reaping, reaped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(reaped); s.reaper.reapLoop(reaping) }()
 	for _, w := range s.workers {
 		s.startRunner(w)
 	}
@@ -218,6 +240,13 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 	s.runners.Wait()
 	s.jobsWG.Wait()
+	s.sweeps.Wait()
+	if !s.detached.Load() {
+		s.reaper.sweep(s.reaper.allMarks()...)
+	}
+	close(reaping)
+	<-reaped
+	undoSubreaper()
 	if s.listener != nil {
 		s.listener.Close()
 	}
@@ -277,6 +306,19 @@ func (s *Supervisor) acceptLoop(ctx context.Context) {
 			c.Close()
 		}
 	}
+}
+
+// sweepAfter kills, in the background, what a process that ended left
+// behind outside its process group.
+func (s *Supervisor) sweepAfter(mark string) {
+	if mark == "" {
+		return
+	}
+	s.sweeps.Add(1)
+	go func() {
+		defer s.sweeps.Done()
+		s.reaper.sweep(mark)
+	}()
 }
 
 // emit passes an event to the hook.

@@ -256,12 +256,18 @@ func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want
 	}
 }
 
-// start starts a new process of the worker.
+// start starts a new process of the worker. The intent is recorded
+// before the fork, with the mark the process will carry, so that a core
+// that dies before the pid is recorded leaves a state by which the next
+// core finds the process.
 func (w *worker) start() (*process, error) {
 	var env []string
 	var secret workerproto.Secret
+	mark, err := newMark()
+	if err != nil {
+		return nil, err
+	}
 	if w.spec.Protocol == ProtocolWorkerproto {
-		var err error
 		if secret, err = workerproto.NewSecret(); err != nil {
 			return nil, err
 		}
@@ -271,11 +277,17 @@ func (w *worker) start() (*process, error) {
 		env = workerproto.Env(w.sup.listener.Path(), secret)
 	}
 	w.dropStaleConns()
-	p, err := startProcess(&w.spec, env)
+	e := Event{Kind: EventStarted}
+	if err := w.sup.saveIntent(&w.spec, mark, secret); err != nil {
+		e.Reason = err.Error()
+	}
+	p, err := startProcess(&w.spec, env, mark, w.sup.reaper)
 	if err != nil {
+		w.sup.dropState(w.spec.Name)
 		return nil, err
 	}
-	e := Event{Kind: EventStarted, PID: p.pid}
+	w.sup.reaper.addMark(mark, p.pid)
+	e.PID = p.pid
 	if err := w.sup.saveState(&w.spec, p, secret); err != nil {
 		e.Reason = err.Error()
 	}
@@ -313,23 +325,41 @@ func (w *worker) recoverOrphan(ctx context.Context) *process {
 		}
 		return nil
 	}
+	if st.Process.PID == 0 && st.Mark != "" {
+		// An intent: the core died around the fork. The process, if any,
+		// carries the mark.
+		id, ok := findByMark(st.Mark)
+		if !ok {
+			w.sup.reaper.sweep(st.Mark) // strays of a worker that is gone
+			w.sup.dropState(w.spec.Name)
+			return nil
+		}
+		st.Process, st.Started = id, time.Now()
+	}
 	if !st.Process.Running() {
-		// Gone, or the pid now belongs to another process: nothing of ours.
+		// Gone, or the pid now belongs to another process: nothing of ours
+		// but what it may have left behind.
+		w.sup.reaper.sweep(st.Mark)
 		w.sup.dropState(w.spec.Name)
 		return nil
 	}
+	var secret workerproto.Secret
 	if st.Secret != "" && w.sup.listener != nil {
-		if secret, err := workerproto.ParseSecret(st.Secret); err == nil {
+		if secret, err = workerproto.ParseSecret(st.Secret); err == nil {
 			w.sup.listener.Authorize(w.spec.Name, secret)
 		}
 	}
 	p := adoptProcess(st.Process, st.Started)
+	p.mark = st.Mark
+	w.sup.reaper.addMark(p.mark, p.pid)
 	if w.spec.Orphans == OrphanStop {
 		w.stopProcess(p, nil)
+		w.sup.reaper.sweep(p.mark)
 		w.sup.dropState(w.spec.Name)
 		w.emit(Event{Kind: EventStopped, PID: p.pid, Orphan: true, Reason: "left by an earlier run; orphan policy stop"})
 		return nil
 	}
+	w.sup.saveState(&w.spec, p, secret) // an intent becomes a record
 	state := StateRunning
 	if w.spec.Protocol != ProtocolPlain {
 		state = StateStarting
