@@ -271,7 +271,10 @@ func (w *worker) start() (*process, error) {
 		if secret, err = workerproto.NewSecret(); err != nil {
 			return nil, err
 		}
-		if err := w.sup.listener.Authorize(w.spec.Name, secret); err != nil {
+		// The pid is not known before the fork: the listener holds a
+		// connection presenting the secret until SetPID below, and then
+		// welcomes only that process.
+		if err := w.sup.listener.Authorize(w.spec.Name, secret, 0); err != nil {
 			return nil, err
 		}
 		env = workerproto.Env(w.sup.listener.Path(), secret)
@@ -284,7 +287,13 @@ func (w *worker) start() (*process, error) {
 	p, err := startProcess(&w.spec, env, mark, w.sup.reaper)
 	if err != nil {
 		w.sup.dropState(w.spec.Name)
+		if !secret.IsZero() {
+			w.sup.listener.Revoke(w.spec.Name)
+		}
 		return nil, err
+	}
+	if !secret.IsZero() {
+		w.sup.listener.SetPID(w.spec.Name, p.pid)
 	}
 	w.sup.reaper.addMark(mark, p.pid)
 	e.PID = p.pid
@@ -346,7 +355,7 @@ func (w *worker) recoverOrphan(ctx context.Context) *process {
 	var secret workerproto.Secret
 	if st.Secret != "" && w.sup.listener != nil {
 		if secret, err = workerproto.ParseSecret(st.Secret); err == nil {
-			w.sup.listener.Authorize(w.spec.Name, secret)
+			w.sup.listener.Authorize(w.spec.Name, secret, st.Process.PID)
 		}
 	}
 	p := adoptProcess(st.Process, st.Started)

@@ -15,7 +15,15 @@ import (
 
 func TestMain(m *testing.M) {
 	// The test binary doubles as a worker process; see process_test.go.
-	if os.Getenv(helperEnv) != "" {
+	switch os.Getenv(helperEnv) {
+	case "":
+	case "impostor":
+		os.Exit(helperImpostor())
+	case "flood":
+		os.Exit(helperFlood())
+	case "flood-launch":
+		os.Exit(helperFloodLaunch())
+	default:
 		os.Exit(helperWorkerMain())
 	}
 	os.Exit(m.Run())
@@ -93,7 +101,7 @@ func authorize(t *testing.T, l *Listener, id string) Secret {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Authorize(id, s); err != nil {
+	if err := l.Authorize(id, s, os.Getpid()); err != nil {
 		t.Fatal(err)
 	}
 	return s
