@@ -99,6 +99,22 @@ type Intensity struct {
 	Decay time.Duration
 }
 
+// A StartLimit gives up on a worker started too often, as systemd's
+// StartLimitBurst and StartLimitIntervalSec do: when a worker has been
+// started Burst times within Interval and exits again, it is not started
+// once more (state StateFailed, with the reason in WorkerStatus.Reason).
+// Every start counts, whatever the exit status — a worker that exits 0 at
+// once, for ever, under RestartAlways is given up on like one that
+// crashes. Starts on request (Supervisor.Start, Restart) forget the count.
+type StartLimit struct {
+	// Burst is the number of starts allowed within Interval. Zero means no
+	// start limit (Intensity still applies).
+	Burst int
+	// Interval is the window in which starts are counted. Default 10 s
+	// when Burst is set.
+	Interval time.Duration
+}
+
 // A Spec describes one long-running worker. The zero value of every field
 // but Name and Path means the documented default.
 type Spec struct {
@@ -120,6 +136,9 @@ type Spec struct {
 	Backoff Backoff
 	// Intensity gives up on a worker that keeps failing.
 	Intensity Intensity
+	// StartLimit gives up on a worker started too often, whatever its
+	// exit statuses.
+	StartLimit StartLimit
 	// StableAfter is how long a worker must run to count as stable: it is
 	// then restarted at once after an exit, and its backoff starts again
 	// from Backoff.Initial. Default 10 s.
@@ -256,6 +275,14 @@ func (s Spec) withDefaults() (Spec, error) {
 		b.Jitter = 0
 	case b.Jitter > 1:
 		return bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
+	}
+	switch {
+	case s.StartLimit.Burst < 0:
+		return bad("StartLimit.Burst", "negative (%d)", s.StartLimit.Burst)
+	case s.StartLimit.Interval < 0:
+		return bad("StartLimit.Interval", "negative (%v)", s.StartLimit.Interval)
+	case s.StartLimit.Burst > 0 && s.StartLimit.Interval == 0:
+		s.StartLimit.Interval = 10 * time.Second
 	}
 	if s.Intensity.MaxFailures == 0 {
 		s.Intensity.MaxFailures = defaultMaxFailures

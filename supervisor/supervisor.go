@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +64,7 @@ type Supervisor struct {
 
 	mu       sync.Mutex
 	workers  map[string]*worker
+	added    uint64 // workers added so far, for the order of Status
 	serving  bool
 	served   bool            // Serve has returned
 	ctx      context.Context // Serve's context, while serving
@@ -106,6 +109,8 @@ func (s *Supervisor) Add(spec Spec) error {
 		return fmt.Errorf("supervisor: spec %q: a worker of that name exists", spec.Name)
 	}
 	w := newWorker(s, spec)
+	s.added++
+	w.order = s.added
 	s.workers[spec.Name] = w
 	if s.serving {
 		s.startRunner(w)
@@ -183,7 +188,7 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 // are stopped all the same.
 func (s *Supervisor) Detach() { s.detached.Store(true) }
 
-// Status returns a snapshot of every worker, in no particular order.
+// Status returns a snapshot of every worker, in the order they were added.
 func (s *Supervisor) Status() []WorkerStatus {
 	s.mu.Lock()
 	ws := make([]*worker, 0, len(s.workers))
@@ -191,11 +196,38 @@ func (s *Supervisor) Status() []WorkerStatus {
 		ws = append(ws, w)
 	}
 	s.mu.Unlock()
+	slices.SortFunc(ws, func(a, b *worker) int { return cmp.Compare(a.order, b.order) })
 	out := make([]WorkerStatus, len(ws))
 	for i, w := range ws {
 		out[i] = w.snapshot()
 	}
 	return out
+}
+
+// Ready is the supervisor's one answer to "are the workers healthy?", for
+// a status command and an update's health gate: true when every worker
+// runs and every worker with a protocol (workerproto, probe) has reported
+// ready. Otherwise reasons says, per worker in the order of Status, what
+// is missing: "worker: state backoff", "worker: not ready yet", "worker:
+// failed: start limit: …". A supervisor without workers is ready.
+func (s *Supervisor) Ready() (ready bool, reasons []string) {
+	return readiness(s.Status())
+}
+
+// readiness is Ready for a snapshot.
+func readiness(status []WorkerStatus) (bool, []string) {
+	var reasons []string
+	for _, w := range status {
+		switch {
+		case w.State != StateRunning && w.Reason != "":
+			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", w.Name, w.State, w.Reason))
+		case w.State != StateRunning:
+			reasons = append(reasons, fmt.Sprintf("%s: %s", w.Name, w.State))
+		case w.Protocol != ProtocolPlain && !w.Ready:
+			reasons = append(reasons, fmt.Sprintf("%s: not ready yet", w.Name))
+		}
+	}
+	return len(reasons) == 0, reasons
 }
 
 // Serve runs the workers until ctx ends, then stops them all gracefully, at

@@ -29,6 +29,7 @@ type command struct {
 type worker struct {
 	sup       *Supervisor
 	spec      Spec
+	order     uint64 // when it was added, for the order of Status
 	restarter *restarter
 	cmds      chan command
 	conns     chan *workerproto.Conn // connections for this worker, from the accept loop
@@ -48,7 +49,7 @@ func newWorker(s *Supervisor, spec Spec) *worker {
 		cmds:      make(chan command),
 		conns:     make(chan *workerproto.Conn, 1),
 		done:      make(chan struct{}),
-		st:        WorkerStatus{Name: spec.Name, State: StateStopped},
+		st:        WorkerStatus{Name: spec.Name, State: StateStopped, Protocol: spec.Protocol},
 	}
 }
 
@@ -174,7 +175,9 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if out.stopped {
 			w.sup.dropState(w.spec.Name)
-			w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateStopped, 0, false, false })
+			w.update(func(st *WorkerStatus) {
+				st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, "stopped on request"
+			})
 			w.emit(Event{Kind: EventStopped})
 			if out.cmd == nil { // the supervisor is stopping
 				return
@@ -213,7 +216,9 @@ func (w *worker) afterExit(out outcome, ran time.Duration) (want, restart bool) 
 		return true, true
 	}
 	w.sup.dropState(w.spec.Name)
-	w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateStopped, 0, false, false })
+	w.update(func(st *WorkerStatus) {
+		st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, out.reason
+	})
 	w.emit(Event{Kind: EventStopped, Exit: out.status, Reason: out.reason})
 	return false, false
 }
@@ -223,9 +228,12 @@ func (w *worker) afterExit(out outcome, ran time.Duration) (want, restart bool) 
 func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want *bool) bool {
 	delay, giveUp := w.restarter.exited(time.Now(), ran)
 	if giveUp {
+		reason := w.restarter.giveUpReason(out.reason)
 		w.sup.dropState(w.spec.Name)
-		w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateFailed, 0, false, false })
-		w.emit(Event{Kind: EventGaveUp, Exit: out.status, Reason: "failed too often; last: " + out.reason})
+		w.update(func(st *WorkerStatus) {
+			st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateFailed, 0, false, false, reason
+		})
+		w.emit(Event{Kind: EventGaveUp, Exit: out.status, Reason: reason})
 		*want = false
 		return true
 	}
@@ -306,6 +314,7 @@ func (w *worker) start() (*process, error) {
 	}
 	w.update(func(st *WorkerStatus) {
 		st.State, st.PID, st.StartedAt, st.Ready, st.Adopted, st.MissedPings = state, p.pid, p.started, false, false, 0
+		st.Reason = ""
 	})
 	w.emit(e)
 	return p, nil
