@@ -44,6 +44,27 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			pings <- pingResult{workerproto.Pong{RTT: time.Since(start)}, err}
 		}()
 	}
+	// check is what a tick does: probe, ping, or count a miss for a
+	// worker not connected.
+	var tickDue bool
+	check := func() (outcome, bool) {
+		switch {
+		case w.spec.Protocol == ProtocolProbe:
+			probe()
+		case conn == nil:
+			missed++
+			return w.checkMissed(p, missed)
+		default:
+			pinging = true
+			go func(c *workerproto.Conn) {
+				pctx, cancel := context.WithTimeout(ctx, w.spec.HealthTimeout)
+				pong, err := c.Ping(pctx)
+				cancel()
+				pings <- pingResult{pong, err}
+			}(conn)
+		}
+		return outcome{}, false
+	}
 	var earlyTimer *time.Timer
 	if w.spec.Protocol == ProtocolProbe && !w.snapshot().Ready {
 		earlyTimer = time.NewTimer(earlyWait)
@@ -93,25 +114,13 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			}
 
 		case <-ticks:
-			switch {
-			case pinging: // the last ping's answer still counts
-				continue
-			case w.spec.Protocol == ProtocolProbe:
-				probe()
-				continue
-			case conn == nil:
-				missed++
-			default:
-				pinging = true
-				go func(c *workerproto.Conn) {
-					pctx, cancel := context.WithTimeout(ctx, w.spec.HealthTimeout)
-					pong, err := c.Ping(pctx)
-					cancel()
-					pings <- pingResult{pong, err}
-				}(conn)
+			if pinging {
+				// The last ping is still out: the next goes as soon as it
+				// is answered or times out, so a hang costs no tick.
+				tickDue = true
 				continue
 			}
-			if out, dead := w.checkMissed(p, missed); dead {
+			if out, dead := check(); dead {
 				return out
 			}
 
@@ -148,6 +157,12 @@ func (w *worker) supervise(ctx context.Context, p *process) outcome {
 			})
 			if out, dead := w.checkMissed(p, missed); dead {
 				return out
+			}
+			if tickDue {
+				tickDue = false
+				if out, dead := check(); dead {
+					return out
+				}
 			}
 
 		case c := <-w.cmds:
