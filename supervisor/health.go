@@ -241,8 +241,7 @@ func (w *worker) checkMissed(p *process, missed int) (outcome, bool) {
 // exited records the end of a process and kills what it left in its
 // process group.
 func (w *worker) exited(p *process, out outcome) outcome {
-	p.cleanUp()              // grandchildren left behind in its group
-	w.sup.sweepAfter(p.mark) // and outside it
+	p.cleanUp() // grandchildren left behind in its group; run sweeps the rest
 	if p.adopted && w.spec.Output.effective() == OutputFile {
 		p.status.StderrTail = fileTail(w.spec.Output.Path, tailSize)
 	}

@@ -82,6 +82,28 @@ func procPIDs() []int {
 	return pids
 }
 
+// childPIDs returns the pids of this process's children, from the
+// children lists of its threads, or, where the kernel has none, every pid.
+func childPIDs() []int {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return procPIDs()
+	}
+	var pids []int
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			return procPIDs()
+		}
+		for _, f := range bytes.Fields(b) {
+			if pid, err := strconv.Atoi(string(f)); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
 // readMark returns the mark in the environment of process pid, or "".
 func readMark(pid int) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
@@ -174,7 +196,7 @@ func (r *reaper) scan() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	alive := make(map[int]bool)
-	for _, pid := range procPIDs() {
+	for _, pid := range childPIDs() {
 		if r.children[pid] {
 			continue
 		}

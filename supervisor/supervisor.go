@@ -340,18 +340,32 @@ func (s *Supervisor) acceptLoop(ctx context.Context) {
 	}
 }
 
-// sweepAfter kills, in the background, what a process that ended left
-// behind outside its process group.
-func (s *Supervisor) sweepAfter(mark string) {
+// sweepAfter kills, in the background and after delay (cut short when
+// Serve stops), what a process that ended left behind outside its process
+// group.
+func (s *Supervisor) sweepAfter(mark string, delay time.Duration) {
 	if mark == "" {
 		return
 	}
 	s.sweeps.Add(1)
 	go func() {
 		defer s.sweeps.Done()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.stopping:
+				t.Stop()
+			}
+		}
 		s.reaper.sweep(mark)
 	}()
 }
+
+// restartSweepDelay is how long the sweep after a process that is
+// replaced at once waits, so that its scan of /proc is not in the way of
+// the replacement's start.
+const restartSweepDelay = 100 * time.Millisecond
 
 // emit passes an event to the hook.
 func (s *Supervisor) emit(e Event) {

@@ -134,6 +134,17 @@ func (w *worker) run(ctx context.Context) {
 	}
 
 	p := w.recoverOrphan(ctx)
+	// leftover is the mark of the process that just ended: what carries it
+	// outside its process group is killed once the replacement has
+	// started, or at once when there is none, so that the sweep is never
+	// in the way of a restart.
+	var leftover string
+	sweepIn := func(delay time.Duration) {
+		w.sup.sweepAfter(leftover, delay)
+		leftover = ""
+	}
+	sweep := func() { sweepIn(0) }
+	defer sweep()
 	for {
 		if p == nil && !want {
 			w.update(func(st *WorkerStatus) {
@@ -164,16 +175,21 @@ func (w *worker) run(ctx context.Context) {
 				w.emit(Event{Kind: EventExited, Reason: out.reason})
 			}
 		}
+		sweepIn(restartSweepDelay)
 		var ran time.Duration
 		if p != nil {
 			out = w.supervise(ctx, p)
 			ran = time.Since(p.started)
+			if !out.detached {
+				leftover = p.mark
+			}
 			p = nil
 		}
 		if out.detached {
 			return // the process runs on, for the next supervisor
 		}
 		if out.stopped {
+			sweep()
 			w.sup.dropState(w.spec.Name)
 			w.update(func(st *WorkerStatus) {
 				st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, "stopped on request"
@@ -191,9 +207,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		var restart bool
 		if want, restart = w.afterExit(out, ran); !restart {
+			sweep()
 			continue
 		}
-		if !w.pause(ctx, out, ran, &want) {
+		if !w.pause(ctx, out, ran, &want, sweep) {
 			return
 		}
 	}
@@ -225,8 +242,11 @@ func (w *worker) afterExit(out outcome, ran time.Duration) (want, restart bool) 
 
 // pause waits out the backoff before a restart, or gives up on a worker
 // that failed too often. It returns false when the runner must return.
-func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want *bool) bool {
+func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want *bool, sweep func()) bool {
 	delay, giveUp := w.restarter.exited(time.Now(), ran)
+	if giveUp || delay > 0 {
+		sweep() // no restart at once to wait for
+	}
 	if giveUp {
 		reason := w.restarter.giveUpReason(out.reason)
 		w.sup.dropState(w.spec.Name)
