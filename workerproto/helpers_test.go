@@ -15,15 +15,10 @@ import (
 
 func TestMain(m *testing.M) {
 	// The test binary doubles as a worker process; see process_test.go.
-	switch os.Getenv(helperEnv) {
-	case "":
-	case "impostor":
-		os.Exit(helperImpostor())
-	case "flood":
-		os.Exit(helperFlood())
-	case "flood-launch":
-		os.Exit(helperFloodLaunch())
-	default:
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if code, ok := platformHelper(mode); ok {
+			os.Exit(code)
+		}
 		os.Exit(helperWorkerMain())
 	}
 	os.Exit(m.Run())

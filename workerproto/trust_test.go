@@ -23,6 +23,19 @@ const (
 	floodConnsEnv  = "FLOOD_CONNS"
 )
 
+// platformHelper runs the helper processes of this file.
+func platformHelper(mode string) (int, bool) {
+	switch mode {
+	case "impostor":
+		return helperImpostor(), true
+	case "flood":
+		return helperFlood(), true
+	case "flood-launch":
+		return helperFloodLaunch(), true
+	}
+	return 0, false
+}
+
 // helperImpostor holds a worker's secret (as read from its environment)
 // and tries to pass for it: a hello, and three events sent right behind it
 // without waiting for the welcome. It prints the type of the core's answer.
