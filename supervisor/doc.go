@@ -41,6 +41,11 @@
 // clears or rewrites its environment and also leaves the worker's process
 // group (it is found neither by group nor by mark; a cgroup would catch it,
 // and is not used), and, off Linux, any descendant that leaves the group.
+// A descendant outside the worker's group that exits at the same moment as
+// its own parent, before the supervisor has seen it alive, is not running
+// but may stay a zombie of the core (one process table entry) until the
+// core exits: the supervisor never reaps a child it cannot tell is a
+// worker's.
 //
 // Every long-running part ends with Serve: when Serve returns, no worker
 // process, no job and no goroutine of the supervisor is left. The package

@@ -23,10 +23,15 @@ import (
 // grandchild in another session and exits: the double fork of a daemon.
 // The grandchild's pid goes to the pid file; then it sleeps.
 func helperDaemonize() int {
+	pidFile := os.Getenv(pidFileEnv)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=daemon-mid")
+	cmd.Env = append(os.Environ(), helperEnv+"=daemon-mid", pidFileEnv+"="+pidFile+".mid", "GORACE=atexit_sleep_ms=0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Run(); err != nil {
+		return 2
+	}
+	// The middle process is reaped: only now does the test go on.
+	if err := os.Rename(pidFile+".mid", pidFile); err != nil {
 		return 2
 	}
 	select {}
