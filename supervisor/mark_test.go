@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/procid"
+	"github.com/ssmkit/ssmkit/workerproto"
 )
 
 // helperDaemonize starts a child in a session of its own, which starts a
@@ -118,14 +119,23 @@ func markedCount(t *testing.T, tag string) []int {
 	return pids
 }
 
-// TestCoreKillsNeverLeaveTwoCopies kills a core 100 times at a random
-// moment 0–20 ms after it begins to serve; there is never more than one
-// copy of its worker, and the last core stops the one there is.
+// TestCoreKillsNeverLeaveTwoCopies kills a core 100 times (50 for a
+// workerproto worker) at a random moment 0–20 ms after it begins to serve;
+// there is never more than one copy of its worker, and the last core stops
+// the one there is.
 func TestCoreKillsNeverLeaveTwoCopies(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { coreKills(t, "sleep", 100) })
+	t.Run("workerproto", func(t *testing.T) { coreKills(t, "workerproto", 50) })
+}
+
+func coreKills(t *testing.T, mode string, kills int) {
 	dir := privateDir(t)
 	stateDir := filepath.Join(dir, "state")
 	tag := strconv.FormatUint(rand.Uint64(), 36)
-	env := []string{helperEnv + "=outcore", outStateEnv + "=" + stateDir, outWorkerEnv + "=sleep", tagEnv + "=" + tag, outStopEnv + "=1"}
+	env := []string{helperEnv + "=outcore", outStateEnv + "=" + stateDir, outWorkerEnv + "=" + mode, tagEnv + "=" + tag, outStopEnv + "=1"}
+	if mode == "workerproto" {
+		env = append(env, outSocketEnv+"="+filepath.Join(dir, "ipc", "core.sock"))
+	}
 	t.Cleanup(func() {
 		for _, pid := range markedCount(t, tag) {
 			killGroup(pid)
@@ -151,7 +161,7 @@ func TestCoreKillsNeverLeaveTwoCopies(t *testing.T) {
 		return core, r
 	}
 	most := 0
-	for i := range 100 {
+	for i := range kills {
 		core, _ := startCore()
 		time.Sleep(time.Duration(rand.IntN(20_000)) * time.Microsecond) // the random moment is the test
 		core.Process.Kill()
@@ -176,5 +186,62 @@ func TestCoreKillsNeverLeaveTwoCopies(t *testing.T) {
 	if got := markedCount(t, tag); len(got) != 0 {
 		t.Errorf("copies left after the core stopped: %v", got)
 	}
-	t.Logf("100 core kills: at most %d copy of the worker at any time", most)
+	t.Logf("%d core kills: at most %d copy of the %s worker at any time", kills, most, mode)
+}
+
+// TestIntentAdoptsTheForkedCopy plays a core killed between the fork and
+// the record of the pid: the state holds only the intent and the mark, and
+// a process carrying the mark runs. The next core adopts that process
+// rather than start a second copy; an intent whose fork never happened
+// starts the worker afresh.
+func TestIntentAdoptsTheForkedCopy(t *testing.T) {
+	stateDir := filepath.Join(privateDir(t), "state")
+	os.MkdirAll(stateDir, 0o700)
+	spec := helperSpec("w", "sleep")
+	mark, _ := newMark()
+	s0, _ := New(Config{StateDir: stateDir})
+	if err := s0.saveIntent(&spec, mark, workerproto.Secret{}); err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command(spec.Path, spec.Args...)
+	orphan.Env = markedEnv(append(os.Environ(), spec.Env...), mark)
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { orphan.Process.Kill(); orphan.Wait() })
+	// Wait until it has exec'd: its environment carries the mark.
+	deadline := time.Now().Add(testTimeout)
+	for readMark(orphan.Process.Pid) != mark {
+		if time.Now().After(deadline) {
+			t.Fatal("the orphan never carried its mark")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	sv := serve(t, Config{StateDir: stateDir}, spec)
+	from := 0
+	e := sv.rec.waitFor(t, &from, EventAdopted, nil)
+	if e.PID != orphan.Process.Pid {
+		t.Fatalf("adopted %d, want the forked copy %d", e.PID, orphan.Process.Pid)
+	}
+	if n := sv.rec.count(EventStarted); n != 0 {
+		t.Fatalf("%d copies started beside the adopted one", n)
+	}
+	st, err := sv.loadState("w")
+	if err != nil || st.Process.PID != orphan.Process.Pid || st.Mark != mark {
+		t.Fatalf("state after adoption: %+v, %v", st, err)
+	}
+	sv.stop(t)
+
+	// An intent without a process: the worker is started.
+	if err := s0.saveIntent(&spec, mark, workerproto.Secret{}); err != nil {
+		t.Fatal(err)
+	}
+	sv2 := serve(t, Config{StateDir: stateDir}, spec)
+	from = 0
+	sv2.rec.waitFor(t, &from, EventStarted, nil)
+	if n := sv2.rec.count(EventAdopted); n != 0 {
+		t.Fatalf("adopted %d processes from an intent without one", n)
+	}
 }

@@ -26,6 +26,7 @@ const (
 	outStopEnv   = "OUTCORE_STOP"   // SIGTERM stops the workers rather than detaching
 	outUpEnv     = "OUTCORE_UP"     // print "up" before Serve
 	tagEnv       = "HELPER_TAG"
+	outSocketEnv = "OUTCORE_SOCKET" // the workerproto socket
 )
 
 // helperTicker prints a numbered line every 10 ms, for ever. SIGPIPE keeps
@@ -48,11 +49,14 @@ func helperOutputCore() int {
 	if mode := os.Getenv(outWorkerEnv); mode != "" {
 		spec = helperSpec("worker", mode, tagEnv+"="+os.Getenv(tagEnv))
 	}
+	if mode := os.Getenv(outWorkerEnv); mode == "workerproto" {
+		spec.Protocol = ProtocolWorkerproto
+	}
 	if p := os.Getenv(outLogEnv); p != "" {
 		spec.Output = Output{Mode: OutputFile, Path: p}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(Config{StateDir: os.Getenv(outStateEnv), OnEvent: func(e Event) {
+	s, err := New(Config{StateDir: os.Getenv(outStateEnv), Socket: os.Getenv(outSocketEnv), OnEvent: func(e Event) {
 		if e.Kind == EventStarted || e.Kind == EventAdopted {
 			fmt.Println(e.PID)
 		}
