@@ -241,3 +241,75 @@ func TestWorkerGetsInUnderFlood(t *testing.T) {
 		t.Errorf("the worker took %v to connect under the flood; want within 1 s", worst)
 	}
 }
+
+// TestHandshakeWaitsForPID: a hello that presents a secret whose pid is not
+// known yet waits for SetPID, and is then welcomed only if it comes from
+// that process.
+func TestHandshakeWaitsForPID(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pid     int
+		welcome bool
+	}{{"the process it was issued to", os.Getpid(), true}, {"another process", os.Getppid(), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := listen(t, ListenConfig{})
+			accepted := make(chan *Conn, 1)
+			go func() {
+				if c, err := l.Accept(testContext(t)); err == nil {
+					accepted <- c
+				}
+			}()
+			secret, _ := NewSecret()
+			if err := l.Authorize("w", secret, 0); err != nil {
+				t.Fatal(err)
+			}
+			p := dialRaw(t, l.Path())
+			p.send(hello(secret))
+			// Nothing comes back before the pid is known.
+			p.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, err := p.fr.next(); err == nil {
+				t.Fatal("an answer before the pid was known")
+			}
+			p.nc.SetReadDeadline(time.Now().Add(testTimeout))
+			p.fr = newFrameReader(p.nc, 1<<30)
+			if err := l.SetPID("w", tc.pid); err != nil {
+				t.Fatal(err)
+			}
+			got := p.recv()["type"]
+			if want := map[bool]string{true: typeWelcome, false: typeRefused}[tc.welcome]; got != want {
+				t.Fatalf("answer %v, want %s", got, want)
+			}
+			if tc.welcome {
+				c := <-accepted
+				c.Close()
+			}
+		})
+	}
+}
+
+func TestAuthorizePIDErrors(t *testing.T) {
+	l, _ := listen(t, ListenConfig{})
+	s, _ := NewSecret()
+	for _, err := range []error{
+		l.Authorize("w", s, -1),
+		l.SetPID("nobody", 10),
+		l.SetPID("w", 0),
+	} {
+		if err == nil {
+			t.Error("no error")
+		}
+	}
+	if err := l.Authorize("w", s, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetPID("w", 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetPID("w", 11); err == nil || !strings.Contains(err.Error(), "already pid 10") {
+		t.Errorf("second SetPID: %v", err)
+	}
+	l.Revoke("w")
+	if err := l.SetPID("w", 12); err == nil {
+		t.Error("SetPID after Revoke succeeded")
+	}
+}
