@@ -90,6 +90,8 @@ func helperMain(mode string) int {
 		return helperDaemonize()
 	case "daemon-mid":
 		return helperDaemonMid()
+	case "flood-conns":
+		return helperFloodConns()
 	case "ticker":
 		return helperTicker()
 	case "outcore":
