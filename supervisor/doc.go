@@ -49,8 +49,10 @@
 //
 // Every long-running part ends with Serve: when Serve returns, no worker
 // process, no job and no goroutine of the supervisor is left. The package
-// writes no logs; it reports typed Events through Config.OnEvent, and
-// Status returns a snapshot of every worker.
+// writes no logs; it reports typed Events through Config.OnEvent, Status
+// returns a snapshot of every worker in the order they were added, and
+// Ready gives the one answer to "are the workers healthy?" (every worker
+// running, every worker with a protocol ready) with the reasons when not.
 //
 // Platforms: Linux has everything. On macOS and other Unix systems workers
 // run in their own process groups and are stopped the same way, but
