@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -155,5 +156,24 @@ func TestStartLimitWindow(t *testing.T) {
 		if _, giveUp := r.exited(now.Add(time.Duration(6*i)*time.Second), time.Second); giveUp {
 			t.Fatalf("exit %d at a 6 s pace gave up", i)
 		}
+	}
+}
+
+func TestStartLimitSpec(t *testing.T) {
+	for _, tc := range []struct {
+		limit StartLimit
+		want  string
+	}{
+		{StartLimit{Burst: -1}, "StartLimit.Burst: negative"},
+		{StartLimit{Burst: 1, Interval: -time.Second}, "StartLimit.Interval: negative"},
+	} {
+		s := Spec{Name: "w", Path: "/bin/true", StartLimit: tc.limit}
+		if _, err := s.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.limit, err, tc.want)
+		}
+	}
+	s, err := Spec{Name: "w", Path: "/bin/true", StartLimit: StartLimit{Burst: 3}}.withDefaults()
+	if err != nil || s.StartLimit.Interval != 10*time.Second {
+		t.Errorf("default interval: %v, %v", s.StartLimit.Interval, err)
 	}
 }

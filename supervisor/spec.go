@@ -248,41 +248,8 @@ func (s Spec) withDefaults() (Spec, error) {
 	if s.DieWithCore && runtime.GOOS != "linux" {
 		return bad("DieWithCore", "supported on Linux only")
 	}
-	b := &s.Backoff
-	switch {
-	case b.Initial == 0:
-		b.Initial = defaultInitialBackoff
-	case b.Initial < 0:
-		b.Initial = 0
-	}
-	if b.Max == 0 {
-		b.Max = defaultMaxBackoff
-	}
-	if b.Max < 0 {
-		return bad("Backoff.Max", "negative (%v)", b.Max)
-	}
-	b.Max = max(b.Max, b.Initial)
-	switch {
-	case b.Multiplier == 0:
-		b.Multiplier = defaultMultiplier
-	case b.Multiplier < 1:
-		return bad("Backoff.Multiplier", "%v is less than 1", b.Multiplier)
-	}
-	switch {
-	case b.Jitter == 0:
-		b.Jitter = defaultJitter
-	case b.Jitter < 0:
-		b.Jitter = 0
-	case b.Jitter > 1:
-		return bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
-	}
-	switch {
-	case s.StartLimit.Burst < 0:
-		return bad("StartLimit.Burst", "negative (%d)", s.StartLimit.Burst)
-	case s.StartLimit.Interval < 0:
-		return bad("StartLimit.Interval", "negative (%v)", s.StartLimit.Interval)
-	case s.StartLimit.Burst > 0 && s.StartLimit.Interval == 0:
-		s.StartLimit.Interval = 10 * time.Second
+	if err := s.restartDefaults(); err != nil {
+		return Spec{}, err
 	}
 	if s.Intensity.MaxFailures == 0 {
 		s.Intensity.MaxFailures = defaultMaxFailures
@@ -326,6 +293,52 @@ func (s Spec) withDefaults() (Spec, error) {
 	s.Env = append([]string(nil), s.Env...)
 	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)
 	return s, nil
+}
+
+// restartDefaults fills in the defaults of Backoff and StartLimit.
+func (s *Spec) restartDefaults() error {
+	b := &s.Backoff
+	switch {
+	case b.Initial == 0:
+		b.Initial = defaultInitialBackoff
+	case b.Initial < 0:
+		b.Initial = 0
+	}
+	if b.Max == 0 {
+		b.Max = defaultMaxBackoff
+	}
+	if b.Max < 0 {
+		return s.bad("Backoff.Max", "negative (%v)", b.Max)
+	}
+	b.Max = max(b.Max, b.Initial)
+	switch {
+	case b.Multiplier == 0:
+		b.Multiplier = defaultMultiplier
+	case b.Multiplier < 1:
+		return s.bad("Backoff.Multiplier", "%v is less than 1", b.Multiplier)
+	}
+	switch {
+	case b.Jitter == 0:
+		b.Jitter = defaultJitter
+	case b.Jitter < 0:
+		b.Jitter = 0
+	case b.Jitter > 1:
+		return s.bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
+	}
+	switch {
+	case s.StartLimit.Burst < 0:
+		return s.bad("StartLimit.Burst", "negative (%d)", s.StartLimit.Burst)
+	case s.StartLimit.Interval < 0:
+		return s.bad("StartLimit.Interval", "negative (%v)", s.StartLimit.Interval)
+	case s.StartLimit.Burst > 0 && s.StartLimit.Interval == 0:
+		s.StartLimit.Interval = 10 * time.Second
+	}
+	return nil
+}
+
+// bad returns an error that names the spec and the field.
+func (s *Spec) bad(field, format string, args ...any) error {
+	return fmt.Errorf("supervisor: spec %q: %s: %s", s.Name, field, fmt.Sprintf(format, args...))
 }
 
 // ErrUnknownWorker is returned for a worker name the supervisor does not have.

@@ -147,25 +147,11 @@ func (w *worker) run(ctx context.Context) {
 	defer sweep()
 	for {
 		if p == nil && !want {
-			w.update(func(st *WorkerStatus) {
-				if st.State != StateFailed {
-					st.State = StateStopped
-				}
-			})
-			select {
-			case <-ctx.Done():
+			var ok bool
+			if want, ok = w.idle(ctx); !ok {
 				return
-			case c := <-w.cmds:
-				c.done <- nil
-				switch c.kind {
-				case cmdRemove:
-					return
-				case cmdStart:
-					want = true
-					w.restarter.reset()
-				}
-				continue
 			}
+			continue
 		}
 		var out outcome
 		if p == nil {
@@ -190,16 +176,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if out.stopped {
 			sweep()
-			w.sup.dropState(w.spec.Name)
-			w.update(func(st *WorkerStatus) {
-				st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, "stopped on request"
-			})
-			w.emit(Event{Kind: EventStopped})
-			if out.cmd == nil { // the supervisor is stopping
-				return
-			}
-			out.cmd.done <- nil
-			if out.cmd.kind == cmdRemove {
+			if !w.stoppedOnRequest(out) {
 				return
 			}
 			want = false
@@ -214,6 +191,50 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// idle waits, with no process, for a command: it returns whether the
+// worker is wanted again, and false for ok when the runner must return.
+func (w *worker) idle(ctx context.Context) (want, ok bool) {
+	w.update(func(st *WorkerStatus) {
+		if st.State != StateFailed {
+			st.State = StateStopped
+		}
+	})
+	select {
+	case <-ctx.Done():
+		return false, false
+	case c := <-w.cmds:
+		c.done <- nil
+		switch c.kind {
+		case cmdRemove:
+			return false, false
+		case cmdStart:
+			w.restarter.reset()
+			return true, true
+		}
+		return false, true
+	}
+}
+
+// stoppedOnRequest records a process stopped by a command or by the end
+// of Serve, and answers the command. It returns false when the runner must
+// return.
+func (w *worker) stoppedOnRequest(out outcome) bool {
+	reason := "stopped on request"
+	if out.cmd == nil {
+		reason = "the supervisor stopped"
+	}
+	w.sup.dropState(w.spec.Name)
+	w.update(func(st *WorkerStatus) {
+		st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, reason
+	})
+	w.emit(Event{Kind: EventStopped})
+	if out.cmd == nil {
+		return false
+	}
+	out.cmd.done <- nil
+	return out.cmd.kind != cmdRemove
 }
 
 // afterExit applies the restart policy to an unplanned exit: it returns
