@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -27,6 +28,32 @@ func newMark() (string, error) {
 		return "", fmt.Errorf("supervisor: new mark: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// validMark reports whether m looks like a mark newMark makes.
+func validMark(m string) bool {
+	if len(m) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(m)
+	return err == nil
+}
+
+// markIn returns the mark in an environment block as /proc/<pid>/environ
+// holds it (NUL-separated KEY=value entries), or "".
+func markIn(environ []byte) string {
+	key := []byte(MarkEnv + "=")
+	for len(environ) > 0 {
+		var kv []byte
+		kv, environ, _ = bytes.Cut(environ, []byte{0})
+		if v, ok := bytes.CutPrefix(kv, key); ok {
+			if m := string(v); validMark(m) {
+				return m
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // markedEnv returns env without any mark, then mark's.

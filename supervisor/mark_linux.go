@@ -110,15 +110,7 @@ func readMark(pid int) string {
 	if err != nil {
 		return ""
 	}
-	key := []byte(MarkEnv + "=")
-	for len(b) > 0 {
-		var kv []byte
-		kv, b, _ = bytes.Cut(b, []byte{0})
-		if v, ok := bytes.CutPrefix(kv, key); ok {
-			return string(v)
-		}
-	}
-	return ""
+	return markIn(b)
 }
 
 // findMarked returns the live processes that carry one of marks.

@@ -137,6 +137,18 @@ func (o *Output) effective() OutputMode {
 	return OutputFile
 }
 
+// parseJournalStream parses JOURNAL_STREAM, "<device>:<inode>" in
+// decimal, as systemd sets it.
+func parseJournalStream(v string) (dev, ino uint64, ok bool) {
+	d, i, found := strings.Cut(v, ":")
+	if !found {
+		return 0, 0, false
+	}
+	dev, err1 := strconv.ParseUint(d, 10, 64)
+	ino, err2 := strconv.ParseUint(i, 10, 64)
+	return dev, ino, err1 == nil && err2 == nil
+}
+
 // openOutput returns the file (or files) to give a worker as its stdout
 // and stderr, for modes other than OutputWriters. The caller closes them
 // once the worker has started.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -22,14 +20,8 @@ func chmodFile(f *os.File, mode os.FileMode) error { return f.Chmod(mode) }
 // inheritedJournal returns the supervisor's own stderr (or stdout) when it
 // is the journal stream that JOURNAL_STREAM names, or nil.
 func inheritedJournal() *os.File {
-	v := os.Getenv("JOURNAL_STREAM")
-	dev, ino, ok := strings.Cut(v, ":")
+	d, i, ok := parseJournalStream(os.Getenv("JOURNAL_STREAM"))
 	if !ok {
-		return nil
-	}
-	d, err1 := strconv.ParseUint(dev, 10, 64)
-	i, err2 := strconv.ParseUint(ino, 10, 64)
-	if err1 != nil || err2 != nil {
 		return nil
 	}
 	for _, f := range []*os.File{os.Stderr, os.Stdout} {

@@ -91,12 +91,24 @@ func (s *Supervisor) loadState(name string) (*workerState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: state of %s: %w", name, err)
 	}
+	return parseState(path, name, b)
+}
+
+// parseState decodes the state file at path, which must be for the worker
+// name: version 1 or 2, and a mark, if any, of 32 hexadecimal digits.
+func parseState(path, name string, b []byte) (*workerState, error) {
 	var st workerState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("supervisor: state file %s: %w", path, err)
 	}
 	if (st.Version != stateVersion && st.Version != 1) || st.Name != name {
-		return nil, fmt.Errorf("supervisor: state file %s: version %d for %q, want version %d for %q", path, st.Version, st.Name, stateVersion, name)
+		return nil, fmt.Errorf("supervisor: state file %s: version %d for %q, want version 1 or %d for %q", path, st.Version, st.Name, stateVersion, name)
+	}
+	if st.Mark != "" && !validMark(st.Mark) {
+		return nil, fmt.Errorf("supervisor: state file %s: mark is not 32 hexadecimal digits", path)
+	}
+	if st.Process.PID < 0 {
+		return nil, fmt.Errorf("supervisor: state file %s: negative pid %d", path, st.Process.PID)
 	}
 	return &st, nil
 }
