@@ -53,8 +53,10 @@ type Output struct {
 	// existing file keeps its mode, and must be a regular file (a symlink is
 	// refused).
 	Path string
-	// MaxBytes is the size past which the file is rotated: copied to
-	// Path.1 (Path.1 to Path.2, and so on), then truncated. Default 10 MiB.
+	// MaxBytes is the size past which the file is rotated: its head moves
+	// to Path.1 (Path.1 to Path.2, and so on) without losing a line where
+	// the file system can remove a file's head (ext4, XFS), else it is
+	// copied and truncated. Default 10 MiB.
 	// The size is checked every second while a supervisor runs, so the
 	// file may exceed it by what the worker writes in a second; while no
 	// core runs, nothing rotates it and it grows until the next core does.
@@ -218,11 +220,18 @@ func fileTail(path string, n int64) string {
 }
 
 // rotateLog rotates the log file at path when it is larger than maxBytes:
-// Path.N-1 becomes Path.N (the oldest beyond keep removed), the file is
-// copied to Path.1 and then truncated in place. The worker's descriptor is
-// opened O_APPEND, so its next write goes to the new end, whichever process
-// holds it. A line written between the end of the copy and the truncation
-// is lost; that window is the time of one truncate call.
+// Path.N-1 becomes Path.N (the oldest beyond keep removed), and the file's
+// head moves to Path.1. The worker's descriptor is opened O_APPEND, so its
+// next write goes to the new end, whichever process holds it.
+//
+// Where the file system can remove the head of a file in place (Linux
+// FALLOC_FL_COLLAPSE_RANGE: ext4, XFS), the whole blocks of the file are
+// copied to Path.1 and removed from it, atomically with respect to the
+// worker's appends: nothing is lost, and the line that spans the block
+// boundary continues from the end of Path.1 into the file. Elsewhere (tmpfs,
+// or a file smaller than a block) the file is copied and then truncated: a
+// line written between the end of the copy and the truncation is lost, a
+// window the time of one truncate call.
 func rotateLog(path string, maxBytes int64, keep int) (bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|oNoFollow|oNonblock, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -249,6 +258,9 @@ func rotateLog(path string, maxBytes int64, keep int) (bool, error) {
 	defer out.Close()
 	if err := chmodFile(out, fi.Mode().Perm()&0o640); err != nil {
 		return false, fmt.Errorf("supervisor: rotate log: %w", err)
+	}
+	if moveHead(f, out, fi.Size()) {
+		return true, nil
 	}
 	if _, err := io.Copy(out, f); err != nil {
 		return false, fmt.Errorf("supervisor: rotate log: copy to %s: %w", dst, err)
