@@ -56,7 +56,6 @@ func BenchmarkRestartLatency(b *testing.B) {
 	}
 	defer bare.Close()
 	secret, _ := workerproto.NewSecret()
-	bare.Authorize("bench", secret)
 	env := append(os.Environ(), helperEnv+"=workerproto")
 	env = append(env, workerproto.Env(bare.Path(), secret)...)
 
@@ -81,9 +80,11 @@ func BenchmarkRestartLatency(b *testing.B) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		bare.Authorize("bench", secret, 0)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
+		bare.SetPID("bench", cmd.Process.Pid)
 		c, err := bare.Accept(ctx)
 		if err != nil {
 			b.Fatal(err)

@@ -129,6 +129,12 @@ const (
 type WorkerStatus struct {
 	Name  string
 	State State
+	// Protocol is how the worker's health is known (Spec.Protocol).
+	Protocol Protocol
+	// Reason says why the worker is stopped or was given up on: "start
+	// limit: 5 starts within 10s …", "restart policy never", "permanent
+	// exit status 194", "stopped on request"; empty while it runs.
+	Reason string
 	// PID is the running process's id, or 0.
 	PID int
 	// StartedAt is when the running process started.

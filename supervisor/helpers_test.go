@@ -86,6 +86,16 @@ func helperMain(mode string) int {
 		return 0
 	case "core":
 		return helperCore()
+	case "daemonize":
+		return helperDaemonize()
+	case "daemon-mid":
+		return helperDaemonMid()
+	case "flood-conns":
+		return helperFloodConns()
+	case "ticker":
+		return helperTicker()
+	case "outcore":
+		return helperOutputCore()
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2

@@ -97,15 +97,20 @@ func (s *Supervisor) RunJob(ctx context.Context, job Job) (JobResult, error) {
 	}
 
 	cmd := exec.Command(job.Path, job.Args...)
-	cmd.Env = append(os.Environ(), job.Env...)
+	mark, err := newMark()
+	if err != nil {
+		return JobResult{}, err
+	}
+	cmd.Env = markedEnv(append(os.Environ(), job.Env...), mark)
 	cmd.Dir = job.Dir
 	cmd.Stdin = job.Stdin
 	cmd.SysProcAttr = sysProcAttr(&Spec{})
 	stdout, stderr := &capped{max: job.MaxOutput}, &capped{max: job.MaxOutput}
-	p, err := startCmd(cmd, stdout, stderr)
+	p, err := startCmd(cmd, stdout, stderr, s.reaper)
 	if err != nil {
 		return JobResult{}, fmt.Errorf("supervisor: job %s: %w", job.Path, err)
 	}
+	s.reaper.addMark(mark, p.pid)
 	res := JobResult{PID: p.pid}
 	select {
 	case <-p.exited:
@@ -121,7 +126,8 @@ func (s *Supervisor) RunJob(ctx context.Context, job Job) (JobResult, error) {
 		}
 		timer.Stop()
 	}
-	p.cleanUp() // what the job left in its group
+	p.cleanUp()          // what the job left in its group
+	s.reaper.sweep(mark) // and what left the group
 	p.copiers.Wait()
 	res.Exit = *p.status
 	res.Stdout, res.Stderr = stdout.bytes(), stderr.bytes()

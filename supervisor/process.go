@@ -21,6 +21,9 @@ type process struct {
 
 	stderr  *tail
 	copiers sync.WaitGroup
+	logPath string  // the log file the output goes to, for the tail
+	mark    string  // the MarkEnv token of this start
+	reaper  *reaper // nil for adopted processes
 
 	exited chan struct{} // closed once the process is gone
 	status *ExitStatus   // how it ended; set before exited is closed
@@ -28,23 +31,45 @@ type process struct {
 }
 
 // startProcess starts the worker's program in its own process group with
-// extraEnv added to its environment.
-func startProcess(spec *Spec, extraEnv []string) (*process, error) {
+// extraEnv added to its environment, marked with mark.
+func startProcess(spec *Spec, extraEnv []string, mark string, r *reaper) (*process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
-	cmd.Env = append(append(os.Environ(), spec.Env...), extraEnv...)
+	cmd.Env = markedEnv(append(append(os.Environ(), spec.Env...), extraEnv...), mark)
 	cmd.Dir = spec.Dir
 	cmd.SysProcAttr = sysProcAttr(spec)
-	p, err := startCmd(cmd, spec.Stdout, spec.Stderr)
+	if spec.Output.Mode == OutputWriters {
+		p, err := startCmd(cmd, spec.Stdout, spec.Stderr, r)
+		if err != nil {
+			return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
+		}
+		p.mark = mark
+		return p, nil
+	}
+	// The worker writes to its log file or the journal itself: nothing of
+	// the core is between them, so the output outlives the core.
+	stdout, stderr, err := openOutput(&spec.Output)
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
 	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err = r.startChild(cmd)
+	stdout.Close()
+	stderr.Close()
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: start %s: %w", spec.Name, err)
+	}
+	p := &process{cmd: cmd, stderr: newTail(0), exited: make(chan struct{}), mark: mark, reaper: r}
+	if spec.Output.effective() == OutputFile {
+		p.logPath = spec.Output.Path
+	}
+	p.begin()
 	return p, nil
 }
 
 // startCmd starts cmd with its output going to stdout and stderr (nil
 // discards) and the end of its stderr kept.
-func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
-	p := &process{cmd: cmd, stderr: newTail(tailSize), exited: make(chan struct{})}
+func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer, r *reaper) (*process, error) {
+	p := &process{cmd: cmd, stderr: newTail(tailSize), exited: make(chan struct{}), reaper: r}
 
 	// The child writes into pipes that the supervisor drains, rather than
 	// into writers that exec.Cmd would copy: Wait then returns the moment
@@ -86,7 +111,7 @@ func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
 	}
 	cmd.Stderr = w
 
-	if err := cmd.Start(); err != nil {
+	if err := r.startChild(cmd); err != nil {
 		for _, f := range closeAfterStart {
 			f.Close()
 		}
@@ -94,16 +119,22 @@ func startCmd(cmd *exec.Cmd, stdout, stderr io.Writer) (*process, error) {
 		p.copiers.Wait()
 		return nil, err
 	}
-	p.pid = cmd.Process.Pid
+	p.begin()
+	return p, nil
+}
+
+// begin records the identity of the started child and waits for it.
+func (p *process) begin() {
+	p.pid = p.cmd.Process.Pid
 	p.started = time.Now()
 	p.id = identify(p.pid)
 	go p.wait()
-	return p, nil
 }
 
 // wait reaps the child and records how it ended.
 func (p *process) wait() {
 	err := p.cmd.Wait()
+	p.reaper.removeChild(p.cmd.Process.Pid)
 	st := &ExitStatus{Code: -1, Duration: time.Since(p.started)}
 	if ps := p.cmd.ProcessState; ps != nil {
 		st.Code = ps.ExitCode()
@@ -120,6 +151,9 @@ func (p *process) wait() {
 	case <-time.After(100 * time.Millisecond):
 	}
 	st.StderrTail = p.stderr.String()
+	if p.logPath != "" {
+		st.StderrTail = fileTail(p.logPath, tailSize)
+	}
 	p.status = st
 	close(p.exited)
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 type restarter struct {
 	stableAfter time.Duration
 	intensity   Intensity
+	limit       StartLimit
+	starts      []time.Time                 // the starts within the last limit.Interval
 	bo          *backoff.ExponentialBackOff // nil when restarts have no delay
 
 	failures    float64   // the decaying failure count
@@ -20,7 +23,7 @@ type restarter struct {
 }
 
 func newRestarter(s *Spec) *restarter {
-	r := &restarter{stableAfter: s.StableAfter, intensity: s.Intensity}
+	r := &restarter{stableAfter: s.StableAfter, intensity: s.Intensity, limit: s.StartLimit}
 	if s.Backoff.Initial > 0 {
 		r.bo = backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(s.Backoff.Initial),
@@ -33,10 +36,23 @@ func newRestarter(s *Spec) *restarter {
 	return r
 }
 
-// exited records an unplanned exit at now of a process that ran for ran.
-// It returns the delay before the restart, or giveUp when the worker failed
-// too often.
+// exited records an unplanned exit at now, of any status, of a process
+// that ran for ran. It returns the delay before the restart, or giveUp when
+// the worker failed too often or reached its start limit.
 func (r *restarter) exited(now time.Time, ran time.Duration) (delay time.Duration, giveUp bool) {
+	if r.limit.Burst > 0 {
+		// Like systemd's StartLimitBurst: every start counts, however
+		// the process ended; the next start would be one too many.
+		r.starts = append(r.starts, now.Add(-ran))
+		cut := 0
+		for cut < len(r.starts) && now.Sub(r.starts[cut]) > r.limit.Interval {
+			cut++
+		}
+		r.starts = append(r.starts[:0], r.starts[cut:]...)
+		if len(r.starts) >= r.limit.Burst {
+			return 0, true
+		}
+	}
 	if !r.lastFailure.IsZero() {
 		halfLives := now.Sub(r.lastFailure).Seconds() / r.intensity.Decay.Seconds()
 		r.failures *= math.Pow(0.5, halfLives)
@@ -60,8 +76,16 @@ func (r *restarter) exited(now time.Time, ran time.Duration) (delay time.Duratio
 
 // reset forgets all failures, for a worker started again by hand.
 func (r *restarter) reset() {
-	r.failures, r.lastFailure = 0, time.Time{}
+	r.failures, r.lastFailure, r.starts = 0, time.Time{}, nil
 	if r.bo != nil {
 		r.bo.Reset()
 	}
+}
+
+// giveUpReason says why the worker was given up on, after exited said so.
+func (r *restarter) giveUpReason(last string) string {
+	if r.limit.Burst > 0 && len(r.starts) >= r.limit.Burst {
+		return fmt.Sprintf("start limit: %d starts within %v (StartLimit.Burst %d); last: %s", len(r.starts), r.limit.Interval, r.limit.Burst, last)
+	}
+	return fmt.Sprintf("failed too often (failure count %.1f over MaxFailures %g); last: %s", r.failures, r.intensity.MaxFailures, last)
 }

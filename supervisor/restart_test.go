@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -138,4 +139,41 @@ func TestAlignedTicker(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestStartLimitWindow(t *testing.T) {
+	r := newRestarter(&Spec{StartLimit: StartLimit{Burst: 3, Interval: 10 * time.Second}, Intensity: Intensity{MaxFailures: -1}})
+	now := time.Unix(1000, 0)
+	// Three quick exits within the window: the third gives up.
+	for i, want := range []bool{false, false, true} {
+		if _, giveUp := r.exited(now.Add(time.Duration(i)*time.Second), 0); giveUp != want {
+			t.Fatalf("exit %d: giveUp %v, want %v", i, giveUp, want)
+		}
+	}
+	r.reset()
+	// One exit every 6 s never has three starts within 10 s.
+	for i := range 10 {
+		if _, giveUp := r.exited(now.Add(time.Duration(6*i)*time.Second), time.Second); giveUp {
+			t.Fatalf("exit %d at a 6 s pace gave up", i)
+		}
+	}
+}
+
+func TestStartLimitSpec(t *testing.T) {
+	for _, tc := range []struct {
+		limit StartLimit
+		want  string
+	}{
+		{StartLimit{Burst: -1}, "StartLimit.Burst: negative"},
+		{StartLimit{Burst: 1, Interval: -time.Second}, "StartLimit.Interval: negative"},
+	} {
+		s := Spec{Name: "w", Path: "/bin/true", StartLimit: tc.limit}
+		if _, err := s.withDefaults(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.limit, err, tc.want)
+		}
+	}
+	s, err := Spec{Name: "w", Path: "/bin/true", StartLimit: StartLimit{Burst: 3}}.withDefaults()
+	if err != nil || s.StartLimit.Interval != 10*time.Second {
+		t.Errorf("default interval: %v, %v", s.StartLimit.Interval, err)
+	}
 }

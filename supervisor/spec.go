@@ -99,6 +99,22 @@ type Intensity struct {
 	Decay time.Duration
 }
 
+// A StartLimit gives up on a worker started too often, as systemd's
+// StartLimitBurst and StartLimitIntervalSec do: when a worker has been
+// started Burst times within Interval and exits again, it is not started
+// once more (state StateFailed, with the reason in WorkerStatus.Reason).
+// Every start counts, whatever the exit status — a worker that exits 0 at
+// once, for ever, under RestartAlways is given up on like one that
+// crashes. Starts on request (Supervisor.Start, Restart) forget the count.
+type StartLimit struct {
+	// Burst is the number of starts allowed within Interval. Zero means no
+	// start limit (Intensity still applies).
+	Burst int
+	// Interval is the window in which starts are counted. Default 10 s
+	// when Burst is set.
+	Interval time.Duration
+}
+
 // A Spec describes one long-running worker. The zero value of every field
 // but Name and Path means the documented default.
 type Spec struct {
@@ -120,6 +136,9 @@ type Spec struct {
 	Backoff Backoff
 	// Intensity gives up on a worker that keeps failing.
 	Intensity Intensity
+	// StartLimit gives up on a worker started too often, whatever its
+	// exit statuses.
+	StartLimit StartLimit
 	// StableAfter is how long a worker must run to count as stable: it is
 	// then restarted at once after an exit, and its backoff starts again
 	// from Backoff.Initial. Default 10 s.
@@ -147,9 +166,17 @@ type Spec struct {
 	// unresponsive and is killed and restarted. Default 3.
 	MaxMissedPings int
 
-	// Stdout and Stderr receive the worker's output; nil discards it. The
-	// last 4 KiB of stderr are kept for the worker's status either way. A
-	// *RotatingFile writes to a size-rotated file.
+	// Output is where the worker's output goes. The default,
+	// OutputWriters, pipes it into Stdout and Stderr through the core, and
+	// such a worker cannot outlive its core; a worker that may be adopted
+	// or handed over should use OutputFile, OutputJournal or OutputAuto,
+	// whose output reaches its file or the journal whether a core runs or
+	// not.
+	Output Output
+	// Stdout and Stderr receive the worker's output with OutputWriters;
+	// nil discards it. The last 4 KiB of stderr are kept for the worker's
+	// status either way (with OutputFile, the last 4 KiB of the log file).
+	// A *RotatingFile writes to a size-rotated file.
 	Stdout, Stderr io.Writer
 
 	// Orphans is what happens to a copy of this worker left running by an
@@ -221,33 +248,8 @@ func (s Spec) withDefaults() (Spec, error) {
 	if s.DieWithCore && runtime.GOOS != "linux" {
 		return bad("DieWithCore", "supported on Linux only")
 	}
-	b := &s.Backoff
-	switch {
-	case b.Initial == 0:
-		b.Initial = defaultInitialBackoff
-	case b.Initial < 0:
-		b.Initial = 0
-	}
-	if b.Max == 0 {
-		b.Max = defaultMaxBackoff
-	}
-	if b.Max < 0 {
-		return bad("Backoff.Max", "negative (%v)", b.Max)
-	}
-	b.Max = max(b.Max, b.Initial)
-	switch {
-	case b.Multiplier == 0:
-		b.Multiplier = defaultMultiplier
-	case b.Multiplier < 1:
-		return bad("Backoff.Multiplier", "%v is less than 1", b.Multiplier)
-	}
-	switch {
-	case b.Jitter == 0:
-		b.Jitter = defaultJitter
-	case b.Jitter < 0:
-		b.Jitter = 0
-	case b.Jitter > 1:
-		return bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
+	if err := s.restartDefaults(); err != nil {
+		return Spec{}, err
 	}
 	if s.Intensity.MaxFailures == 0 {
 		s.Intensity.MaxFailures = defaultMaxFailures
@@ -282,10 +284,61 @@ func (s Spec) withDefaults() (Spec, error) {
 			return bad("PermanentExitCodes", "%d is not an exit status (0–255)", c)
 		}
 	}
+	out, err := s.Output.withDefaults(&s)
+	if err != nil {
+		return Spec{}, err
+	}
+	s.Output = out
 	s.Args = append([]string(nil), s.Args...)
 	s.Env = append([]string(nil), s.Env...)
 	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)
 	return s, nil
+}
+
+// restartDefaults fills in the defaults of Backoff and StartLimit.
+func (s *Spec) restartDefaults() error {
+	b := &s.Backoff
+	switch {
+	case b.Initial == 0:
+		b.Initial = defaultInitialBackoff
+	case b.Initial < 0:
+		b.Initial = 0
+	}
+	if b.Max == 0 {
+		b.Max = defaultMaxBackoff
+	}
+	if b.Max < 0 {
+		return s.bad("Backoff.Max", "negative (%v)", b.Max)
+	}
+	b.Max = max(b.Max, b.Initial)
+	switch {
+	case b.Multiplier == 0:
+		b.Multiplier = defaultMultiplier
+	case b.Multiplier < 1:
+		return s.bad("Backoff.Multiplier", "%v is less than 1", b.Multiplier)
+	}
+	switch {
+	case b.Jitter == 0:
+		b.Jitter = defaultJitter
+	case b.Jitter < 0:
+		b.Jitter = 0
+	case b.Jitter > 1:
+		return s.bad("Backoff.Jitter", "%v is more than 1", b.Jitter)
+	}
+	switch {
+	case s.StartLimit.Burst < 0:
+		return s.bad("StartLimit.Burst", "negative (%d)", s.StartLimit.Burst)
+	case s.StartLimit.Interval < 0:
+		return s.bad("StartLimit.Interval", "negative (%v)", s.StartLimit.Interval)
+	case s.StartLimit.Burst > 0 && s.StartLimit.Interval == 0:
+		s.StartLimit.Interval = 10 * time.Second
+	}
+	return nil
+}
+
+// bad returns an error that names the spec and the field.
+func (s *Spec) bad(field, format string, args ...any) error {
+	return fmt.Errorf("supervisor: spec %q: %s: %s", s.Name, field, fmt.Sprintf(format, args...))
 }
 
 // ErrUnknownWorker is returned for a worker name the supervisor does not have.

@@ -13,8 +13,9 @@ import (
 	"github.com/ssmkit/ssmkit/workerproto"
 )
 
-// stateVersion is the format version of state files.
-const stateVersion = 1
+// stateVersion is the format version of state files. Version 1 had no
+// mark; it is still read, from a core of an earlier version.
+const stateVersion = 2
 
 // workerState is what the supervisor remembers on disk about a running
 // worker, so that the next core can find it: one JSON file per worker,
@@ -28,18 +29,33 @@ type workerState struct {
 	// Secret is the worker's workerproto secret, so that an adopted worker
 	// can connect again.
 	Secret string `json:"secret,omitempty"`
+	// Mark is the MarkEnv token the process was started with. A state
+	// with a mark and no pid is an intent, written before the fork: the
+	// core died before it could record the pid, and the process, if the
+	// fork happened, is found by its mark.
+	Mark string `json:"mark,omitempty"`
 }
 
 func (s *Supervisor) statePath(name string) string {
 	return filepath.Join(s.cfg.StateDir, name+".json")
 }
 
+// saveIntent records, before the fork, that a process of spec is about to
+// start with mark.
+func (s *Supervisor) saveIntent(spec *Spec, mark string, secret workerproto.Secret) error {
+	return s.writeState(spec, workerState{Mark: mark}, secret)
+}
+
 // saveState records a started or adopted process.
 func (s *Supervisor) saveState(spec *Spec, p *process, secret workerproto.Secret) error {
+	return s.writeState(spec, workerState{Process: p.id, Started: p.started, Mark: p.mark}, secret)
+}
+
+func (s *Supervisor) writeState(spec *Spec, st workerState, secret workerproto.Secret) error {
 	if s.cfg.StateDir == "" {
 		return nil
 	}
-	st := workerState{Version: stateVersion, Name: spec.Name, Path: spec.Path, Process: p.id, Started: p.started}
+	st.Version, st.Name, st.Path = stateVersion, spec.Name, spec.Path
 	if !secret.IsZero() {
 		st.Secret = secret.Encode()
 	}
@@ -75,12 +91,24 @@ func (s *Supervisor) loadState(name string) (*workerState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: state of %s: %w", name, err)
 	}
+	return parseState(path, name, b)
+}
+
+// parseState decodes the state file at path, which must be for the worker
+// name: version 1 or 2, and a mark, if any, of 32 hexadecimal digits.
+func parseState(path, name string, b []byte) (*workerState, error) {
 	var st workerState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("supervisor: state file %s: %w", path, err)
 	}
-	if st.Version != stateVersion || st.Name != name {
-		return nil, fmt.Errorf("supervisor: state file %s: version %d for %q, want version %d for %q", path, st.Version, st.Name, stateVersion, name)
+	if (st.Version != stateVersion && st.Version != 1) || st.Name != name {
+		return nil, fmt.Errorf("supervisor: state file %s: version %d for %q, want version 1 or %d for %q", path, st.Version, st.Name, stateVersion, name)
+	}
+	if st.Mark != "" && !validMark(st.Mark) {
+		return nil, fmt.Errorf("supervisor: state file %s: mark is not 32 hexadecimal digits", path)
+	}
+	if st.Process.PID < 0 {
+		return nil, fmt.Errorf("supervisor: state file %s: negative pid %d", path, st.Process.PID)
 	}
 	return &st, nil
 }

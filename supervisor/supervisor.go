@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,20 +36,35 @@ type Config struct {
 	// MaxJobs bounds the on-demand workers (RunJob) running at once.
 	// Default 4.
 	MaxJobs int
+	// NoSubreaper keeps Serve from making the process a child subreaper
+	// (Linux). By default it does, for the life of the process, so that
+	// the descendants of workers that leave their process group (setsid,
+	// double fork) are reparented to the core, found, killed at the
+	// worker's stop, and reaped; the supervisor reaps only such orphans of
+	// its own workers, never another child of the program (an orphan of
+	// anything else that the kernel gives the process while it serves is
+	// the program's to reap). When the last Serve of the process returns,
+	// the process stops being a subreaper, unless it was one before.
+	// Without it descendants are still found and killed by their mark
+	// (MarkEnv), but reparented to init.
+	NoSubreaper bool
 }
 
 // A Supervisor keeps worker processes running. Add workers, then call
 // Serve; workers can be added, stopped, started and removed at any time
 // from any goroutine.
 type Supervisor struct {
-	cfg  Config
-	jobs *semaphore.Weighted
+	cfg    Config
+	jobs   *semaphore.Weighted
+	reaper *reaper
+	sweeps sync.WaitGroup // sweeps of what ended processes left behind
 
 	stopping chan struct{} // closed when Serve's context ends
 	detached atomic.Bool   // leave the workers running when Serve ends
 
 	mu       sync.Mutex
 	workers  map[string]*worker
+	added    uint64 // workers added so far, for the order of Status
 	serving  bool
 	served   bool            // Serve has returned
 	ctx      context.Context // Serve's context, while serving
@@ -67,6 +84,7 @@ func New(cfg Config) (*Supervisor, error) {
 	return &Supervisor{
 		cfg:      cfg,
 		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		reaper:   newReaper(),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
 	}, nil
@@ -91,6 +109,8 @@ func (s *Supervisor) Add(spec Spec) error {
 		return fmt.Errorf("supervisor: spec %q: a worker of that name exists", spec.Name)
 	}
 	w := newWorker(s, spec)
+	s.added++
+	w.order = s.added
 	s.workers[spec.Name] = w
 	if s.serving {
 		s.startRunner(w)
@@ -168,7 +188,7 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 // are stopped all the same.
 func (s *Supervisor) Detach() { s.detached.Store(true) }
 
-// Status returns a snapshot of every worker, in no particular order.
+// Status returns a snapshot of every worker, in the order they were added.
 func (s *Supervisor) Status() []WorkerStatus {
 	s.mu.Lock()
 	ws := make([]*worker, 0, len(s.workers))
@@ -176,11 +196,38 @@ func (s *Supervisor) Status() []WorkerStatus {
 		ws = append(ws, w)
 	}
 	s.mu.Unlock()
+	slices.SortFunc(ws, func(a, b *worker) int { return cmp.Compare(a.order, b.order) })
 	out := make([]WorkerStatus, len(ws))
 	for i, w := range ws {
 		out[i] = w.snapshot()
 	}
 	return out
+}
+
+// Ready is the supervisor's one answer to "are the workers healthy?", for
+// a status command and an update's health gate: true when every worker
+// runs and every worker with a protocol (workerproto, probe) has reported
+// ready. Otherwise reasons says, per worker in the order of Status, what
+// is missing: "worker: state backoff", "worker: not ready yet", "worker:
+// failed: start limit: …". A supervisor without workers is ready.
+func (s *Supervisor) Ready() (ready bool, reasons []string) {
+	return readiness(s.Status())
+}
+
+// readiness is Ready for a snapshot.
+func readiness(status []WorkerStatus) (bool, []string) {
+	var reasons []string
+	for _, w := range status {
+		switch {
+		case w.State != StateRunning && w.Reason != "":
+			reasons = append(reasons, fmt.Sprintf("%s: %s: %s", w.Name, w.State, w.Reason))
+		case w.State != StateRunning:
+			reasons = append(reasons, fmt.Sprintf("%s: %s", w.Name, w.State))
+		case w.Protocol != ProtocolPlain && !w.Ready:
+			reasons = append(reasons, fmt.Sprintf("%s: not ready yet", w.Name))
+		}
+	}
+	return len(reasons) == 0, reasons
 }
 
 // Serve runs the workers until ctx ends, then stops them all gracefully, at
@@ -205,6 +252,13 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 			s.acceptLoop(ctx)
 		}()
 	}
+	undoSubreaper := func() {}
+	if !s.cfg.NoSubreaper {
+		// Where this fails, descendants are still killed by their mark.
+		undoSubreaper, _ = becomeSubreaper()
+	}
+	reaping, reaped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(reaped); s.reaper.reapLoop(reaping) }()
 	for _, w := range s.workers {
 		s.startRunner(w)
 	}
@@ -218,6 +272,13 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 	s.runners.Wait()
 	s.jobsWG.Wait()
+	s.sweeps.Wait()
+	if !s.detached.Load() {
+		s.reaper.sweep(s.reaper.allMarks()...)
+	}
+	close(reaping)
+	<-reaped
+	undoSubreaper()
 	if s.listener != nil {
 		s.listener.Close()
 	}
@@ -278,6 +339,33 @@ func (s *Supervisor) acceptLoop(ctx context.Context) {
 		}
 	}
 }
+
+// sweepAfter kills, in the background and after delay (cut short when
+// Serve stops), what a process that ended left behind outside its process
+// group.
+func (s *Supervisor) sweepAfter(mark string, delay time.Duration) {
+	if mark == "" {
+		return
+	}
+	s.sweeps.Add(1)
+	go func() {
+		defer s.sweeps.Done()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.stopping:
+				t.Stop()
+			}
+		}
+		s.reaper.sweep(mark)
+	}()
+}
+
+// restartSweepDelay is how long the sweep after a process that is
+// replaced at once waits, so that its scan of /proc is not in the way of
+// the replacement's start.
+const restartSweepDelay = 100 * time.Millisecond
 
 // emit passes an event to the hook.
 func (s *Supervisor) emit(e Event) {

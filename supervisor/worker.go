@@ -29,6 +29,7 @@ type command struct {
 type worker struct {
 	sup       *Supervisor
 	spec      Spec
+	order     uint64 // when it was added, for the order of Status
 	restarter *restarter
 	cmds      chan command
 	conns     chan *workerproto.Conn // connections for this worker, from the accept loop
@@ -48,7 +49,7 @@ func newWorker(s *Supervisor, spec Spec) *worker {
 		cmds:      make(chan command),
 		conns:     make(chan *workerproto.Conn, 1),
 		done:      make(chan struct{}),
-		st:        WorkerStatus{Name: spec.Name, State: StateStopped},
+		st:        WorkerStatus{Name: spec.Name, State: StateStopped, Protocol: spec.Protocol},
 	}
 }
 
@@ -126,29 +127,31 @@ func (w *worker) run(ctx context.Context) {
 	w.running = true
 	want := !w.stopped
 	w.mu.Unlock()
+	if m := w.spec.Output.Mode; m == OutputFile || m == OutputAuto {
+		stop, rotated := make(chan struct{}), make(chan struct{})
+		go func() { defer close(rotated); rotateLoop(&w.spec.Output, stop) }()
+		defer func() { close(stop); <-rotated }()
+	}
 
 	p := w.recoverOrphan(ctx)
+	// leftover is the mark of the process that just ended: what carries it
+	// outside its process group is killed once the replacement has
+	// started, or at once when there is none, so that the sweep is never
+	// in the way of a restart.
+	var leftover string
+	sweepIn := func(delay time.Duration) {
+		w.sup.sweepAfter(leftover, delay)
+		leftover = ""
+	}
+	sweep := func() { sweepIn(0) }
+	defer sweep()
 	for {
 		if p == nil && !want {
-			w.update(func(st *WorkerStatus) {
-				if st.State != StateFailed {
-					st.State = StateStopped
-				}
-			})
-			select {
-			case <-ctx.Done():
+			var ok bool
+			if want, ok = w.idle(ctx); !ok {
 				return
-			case c := <-w.cmds:
-				c.done <- nil
-				switch c.kind {
-				case cmdRemove:
-					return
-				case cmdStart:
-					want = true
-					w.restarter.reset()
-				}
-				continue
 			}
+			continue
 		}
 		var out outcome
 		if p == nil {
@@ -158,24 +161,22 @@ func (w *worker) run(ctx context.Context) {
 				w.emit(Event{Kind: EventExited, Reason: out.reason})
 			}
 		}
+		sweepIn(restartSweepDelay)
 		var ran time.Duration
 		if p != nil {
 			out = w.supervise(ctx, p)
 			ran = time.Since(p.started)
+			if !out.detached {
+				leftover = p.mark
+			}
 			p = nil
 		}
 		if out.detached {
 			return // the process runs on, for the next supervisor
 		}
 		if out.stopped {
-			w.sup.dropState(w.spec.Name)
-			w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateStopped, 0, false, false })
-			w.emit(Event{Kind: EventStopped})
-			if out.cmd == nil { // the supervisor is stopping
-				return
-			}
-			out.cmd.done <- nil
-			if out.cmd.kind == cmdRemove {
+			sweep()
+			if !w.stoppedOnRequest(out) {
 				return
 			}
 			want = false
@@ -183,12 +184,57 @@ func (w *worker) run(ctx context.Context) {
 		}
 		var restart bool
 		if want, restart = w.afterExit(out, ran); !restart {
+			sweep()
 			continue
 		}
-		if !w.pause(ctx, out, ran, &want) {
+		if !w.pause(ctx, out, ran, &want, sweep) {
 			return
 		}
 	}
+}
+
+// idle waits, with no process, for a command: it returns whether the
+// worker is wanted again, and false for ok when the runner must return.
+func (w *worker) idle(ctx context.Context) (want, ok bool) {
+	w.update(func(st *WorkerStatus) {
+		if st.State != StateFailed {
+			st.State = StateStopped
+		}
+	})
+	select {
+	case <-ctx.Done():
+		return false, false
+	case c := <-w.cmds:
+		c.done <- nil
+		switch c.kind {
+		case cmdRemove:
+			return false, false
+		case cmdStart:
+			w.restarter.reset()
+			return true, true
+		}
+		return false, true
+	}
+}
+
+// stoppedOnRequest records a process stopped by a command or by the end
+// of Serve, and answers the command. It returns false when the runner must
+// return.
+func (w *worker) stoppedOnRequest(out outcome) bool {
+	reason := "stopped on request"
+	if out.cmd == nil {
+		reason = "the supervisor stopped"
+	}
+	w.sup.dropState(w.spec.Name)
+	w.update(func(st *WorkerStatus) {
+		st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, reason
+	})
+	w.emit(Event{Kind: EventStopped})
+	if out.cmd == nil {
+		return false
+	}
+	out.cmd.done <- nil
+	return out.cmd.kind != cmdRemove
 }
 
 // afterExit applies the restart policy to an unplanned exit: it returns
@@ -208,19 +254,27 @@ func (w *worker) afterExit(out outcome, ran time.Duration) (want, restart bool) 
 		return true, true
 	}
 	w.sup.dropState(w.spec.Name)
-	w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateStopped, 0, false, false })
+	w.update(func(st *WorkerStatus) {
+		st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateStopped, 0, false, false, out.reason
+	})
 	w.emit(Event{Kind: EventStopped, Exit: out.status, Reason: out.reason})
 	return false, false
 }
 
 // pause waits out the backoff before a restart, or gives up on a worker
 // that failed too often. It returns false when the runner must return.
-func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want *bool) bool {
+func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want *bool, sweep func()) bool {
 	delay, giveUp := w.restarter.exited(time.Now(), ran)
+	if giveUp || delay > 0 {
+		sweep() // no restart at once to wait for
+	}
 	if giveUp {
+		reason := w.restarter.giveUpReason(out.reason)
 		w.sup.dropState(w.spec.Name)
-		w.update(func(st *WorkerStatus) { st.State, st.PID, st.Ready, st.Adopted = StateFailed, 0, false, false })
-		w.emit(Event{Kind: EventGaveUp, Exit: out.status, Reason: "failed too often; last: " + out.reason})
+		w.update(func(st *WorkerStatus) {
+			st.State, st.PID, st.Ready, st.Adopted, st.Reason = StateFailed, 0, false, false, reason
+		})
+		w.emit(Event{Kind: EventGaveUp, Exit: out.status, Reason: reason})
 		*want = false
 		return true
 	}
@@ -251,26 +305,47 @@ func (w *worker) pause(ctx context.Context, out outcome, ran time.Duration, want
 	}
 }
 
-// start starts a new process of the worker.
+// start starts a new process of the worker. The intent is recorded
+// before the fork, with the mark the process will carry, so that a core
+// that dies before the pid is recorded leaves a state by which the next
+// core finds the process.
 func (w *worker) start() (*process, error) {
 	var env []string
 	var secret workerproto.Secret
+	mark, err := newMark()
+	if err != nil {
+		return nil, err
+	}
 	if w.spec.Protocol == ProtocolWorkerproto {
-		var err error
 		if secret, err = workerproto.NewSecret(); err != nil {
 			return nil, err
 		}
-		if err := w.sup.listener.Authorize(w.spec.Name, secret); err != nil {
+		// The pid is not known before the fork: the listener holds a
+		// connection presenting the secret until SetPID below, and then
+		// welcomes only that process.
+		if err := w.sup.listener.Authorize(w.spec.Name, secret, 0); err != nil {
 			return nil, err
 		}
 		env = workerproto.Env(w.sup.listener.Path(), secret)
 	}
 	w.dropStaleConns()
-	p, err := startProcess(&w.spec, env)
+	e := Event{Kind: EventStarted}
+	if err := w.sup.saveIntent(&w.spec, mark, secret); err != nil {
+		e.Reason = err.Error()
+	}
+	p, err := startProcess(&w.spec, env, mark, w.sup.reaper)
 	if err != nil {
+		w.sup.dropState(w.spec.Name)
+		if !secret.IsZero() {
+			w.sup.listener.Revoke(w.spec.Name)
+		}
 		return nil, err
 	}
-	e := Event{Kind: EventStarted, PID: p.pid}
+	if !secret.IsZero() {
+		w.sup.listener.SetPID(w.spec.Name, p.pid)
+	}
+	w.sup.reaper.addMark(mark, p.pid)
+	e.PID = p.pid
 	if err := w.sup.saveState(&w.spec, p, secret); err != nil {
 		e.Reason = err.Error()
 	}
@@ -280,6 +355,7 @@ func (w *worker) start() (*process, error) {
 	}
 	w.update(func(st *WorkerStatus) {
 		st.State, st.PID, st.StartedAt, st.Ready, st.Adopted, st.MissedPings = state, p.pid, p.started, false, false, 0
+		st.Reason = ""
 	})
 	w.emit(e)
 	return p, nil
@@ -308,23 +384,41 @@ func (w *worker) recoverOrphan(ctx context.Context) *process {
 		}
 		return nil
 	}
+	if st.Process.PID == 0 && st.Mark != "" {
+		// An intent: the core died around the fork. The process, if any,
+		// carries the mark.
+		id, ok := findByMark(st.Mark)
+		if !ok {
+			w.sup.reaper.sweep(st.Mark) // strays of a worker that is gone
+			w.sup.dropState(w.spec.Name)
+			return nil
+		}
+		st.Process, st.Started = id, time.Now()
+	}
 	if !st.Process.Running() {
-		// Gone, or the pid now belongs to another process: nothing of ours.
+		// Gone, or the pid now belongs to another process: nothing of ours
+		// but what it may have left behind.
+		w.sup.reaper.sweep(st.Mark)
 		w.sup.dropState(w.spec.Name)
 		return nil
 	}
+	var secret workerproto.Secret
 	if st.Secret != "" && w.sup.listener != nil {
-		if secret, err := workerproto.ParseSecret(st.Secret); err == nil {
-			w.sup.listener.Authorize(w.spec.Name, secret)
+		if secret, err = workerproto.ParseSecret(st.Secret); err == nil {
+			w.sup.listener.Authorize(w.spec.Name, secret, st.Process.PID)
 		}
 	}
 	p := adoptProcess(st.Process, st.Started)
+	p.mark = st.Mark
+	w.sup.reaper.addMark(p.mark, p.pid)
 	if w.spec.Orphans == OrphanStop {
 		w.stopProcess(p, nil)
+		w.sup.reaper.sweep(p.mark)
 		w.sup.dropState(w.spec.Name)
 		w.emit(Event{Kind: EventStopped, PID: p.pid, Orphan: true, Reason: "left by an earlier run; orphan policy stop"})
 		return nil
 	}
+	w.sup.saveState(&w.spec, p, secret) // an intent becomes a record
 	state := StateRunning
 	if w.spec.Protocol != ProtocolPlain {
 		state = StateStarting

@@ -3,6 +3,7 @@ package workerproto
 import (
 	"context"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func benchPair(b *testing.B, onEvent func(*Conn, Event) error) (*Conn, *Worker) 
 	}
 	b.Cleanup(func() { l.Close() })
 	secret, _ := NewSecret()
-	l.Authorize("bench", secret)
+	l.Authorize("bench", secret, os.Getpid())
 	w := &Worker{Name: "bench", Socket: l.Path(), Secret: secret}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})

@@ -64,8 +64,9 @@ type Conn struct {
 
 // handshake reads and checks the hello on nc, answers it, and returns the
 // running connection.
-func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
-	nc.SetDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
+func (l *Listener) handshake(nc *net.UnixConn, timeout time.Duration) (*Conn, error) {
+	deadline := time.Now().Add(timeout)
+	nc.SetDeadline(deadline)
 	pid, uid, err := peercred.Of(nc)
 	if err != nil {
 		return nil, fmt.Errorf("workerproto: refused a connection: peer credentials: %w", err)
@@ -80,7 +81,7 @@ func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
 	payload, err := fr.next()
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, refuse("no hello within %v", l.cfg.HandshakeTimeout)
+			return nil, refuse("no hello within %v", timeout)
 		}
 		return nil, refuse("reading hello: %v", err)
 	}
@@ -102,7 +103,7 @@ func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
 	if err != nil {
 		return nil, tell("authentication failed: malformed secret")
 	}
-	id, ok := l.lookup(secret)
+	a, ok := l.lookup(secret)
 	if !ok {
 		return nil, tell("authentication failed: unknown secret")
 	}
@@ -114,6 +115,10 @@ func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
 	}
 	if pid <= 0 {
 		pid = hello.PID
+	}
+	id, err := l.checkPID(a, secret, pid, deadline)
+	if err != nil {
+		return nil, tell("%v", err)
 	}
 	version, err := chooseVersion(hello.Protocols)
 	if err != nil {
@@ -142,6 +147,29 @@ func (l *Listener) handshake(nc *net.UnixConn) (*Conn, error) {
 	go c.readLoop()
 	go c.eventLoop()
 	return c, nil
+}
+
+// checkPID waits until the pid a's secret was issued to is known, and
+// checks that the peer is that process. The refusal says nothing of the
+// pid expected.
+func (l *Listener) checkPID(a *authorized, secret Secret, pid int, deadline time.Time) (string, error) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-a.bound:
+	case <-timer.C:
+		return "", errors.New("authentication failed: the worker's process is not known yet")
+	case <-l.closing:
+		return "", ErrClosed
+	}
+	a, ok := l.lookup(secret) // revoked or replaced meanwhile?
+	if !ok || a.pid == 0 {
+		return "", errors.New("authentication failed: unknown secret")
+	}
+	if a.pid != pid {
+		return "", fmt.Errorf("authentication failed: the secret was not issued to pid %d", pid)
+	}
+	return a.id, nil
 }
 
 // Peer returns who the worker is.

@@ -323,7 +323,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l, rj := listen(t, ListenConfig{})
-			if err := l.Authorize("w", good); err != nil {
+			if err := l.Authorize("w", good, os.Getpid()); err != nil {
 				t.Fatal(err)
 			}
 			acceptAll(t, l)
@@ -359,7 +359,7 @@ func frameOf(t *testing.T, v any) []byte {
 }
 
 func TestNoHelloTimesOut(t *testing.T) {
-	l, rj := listen(t, ListenConfig{HandshakeTimeout: 50 * time.Millisecond})
+	l, rj := listen(t, ListenConfig{HandshakeTimeout: 50 * time.Millisecond, UnknownHandshakeTimeout: 50 * time.Millisecond})
 	accepted := acceptLater(t, l)
 	p := dialRaw(t, l.Path())
 	p.expectClosed()
@@ -387,10 +387,10 @@ func TestRevokeAndReauthorize(t *testing.T) {
 		t.Errorf("a replaced secret was accepted: %v", m)
 	}
 	rj.next(t)
-	if err := l.Authorize("other", s2); err == nil {
+	if err := l.Authorize("other", s2, os.Getpid()); err == nil {
 		t.Error("one secret authorized for two ids")
 	}
-	if err := l.Authorize("x", Secret{}); err == nil {
+	if err := l.Authorize("x", Secret{}, os.Getpid()); err == nil {
 		t.Error("the zero secret was authorized")
 	}
 	l.Revoke("w")

@@ -8,8 +8,14 @@
 // (Listen) and gives each worker it starts a random 256-bit Secret and the
 // socket's path through the environment (Env). The worker presents the
 // secret in its hello; the core compares it in constant time and, on Linux,
-// also checks the peer's uid and pid from the kernel. A connection without
-// a valid hello within the handshake timeout is closed.
+// checks the peer's uid and pid from the kernel: the connection is welcomed
+// only if its peer is the process the secret was issued to (Authorize,
+// SetPID), so a process that read the secret from /proc/<pid>/environ is
+// refused before the welcome and none of its events is ever delivered. A
+// connection without a valid hello within the handshake timeout is closed;
+// connections from processes the core does not expect wait in a separate,
+// bounded pool with a shorter timeout, so a flood of them never keeps a
+// worker out.
 //
 // Messages are length-prefixed JSON objects (a 4-byte big-endian length,
 // then the object), at most 1 MiB by default; the limit is checked before
@@ -34,9 +40,10 @@
 //
 //	l, err := workerproto.Listen(path, workerproto.ListenConfig{})
 //	secret, err := workerproto.NewSecret()
-//	l.Authorize("worker-1", secret)
+//	l.Authorize("worker-1", secret, 0) // the pid is not known before the fork
 //	cmd.Env = append(os.Environ(), workerproto.Env(path, secret)...)
 //	… start cmd …
+//	l.SetPID("worker-1", cmd.Process.Pid)
 //	c, err := l.Accept(ctx)
 //	pong, err := c.Ping(ctx)
 //

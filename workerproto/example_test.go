@@ -56,7 +56,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	l.Authorize("worker-1", secret)
+	l.Authorize("worker-1", secret, os.Getpid()) // the worker below runs in this process
 
 	// The worker.
 	w := &workerproto.Worker{Name: "example-worker", Socket: socket, Secret: secret}

@@ -15,7 +15,10 @@ import (
 
 func TestMain(m *testing.M) {
 	// The test binary doubles as a worker process; see process_test.go.
-	if os.Getenv(helperEnv) != "" {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		if code, ok := platformHelper(mode); ok {
+			os.Exit(code)
+		}
 		os.Exit(helperWorkerMain())
 	}
 	os.Exit(m.Run())
@@ -93,7 +96,7 @@ func authorize(t *testing.T, l *Listener, id string) Secret {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Authorize(id, s); err != nil {
+	if err := l.Authorize(id, s, os.Getpid()); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -11,27 +11,44 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/peercred"
 )
 
 // Defaults of ListenConfig.
 const (
-	DefaultHandshakeTimeout = 5 * time.Second
-	DefaultHealthInterval   = 10 * time.Second
+	DefaultHandshakeTimeout        = 5 * time.Second
+	DefaultUnknownHandshakeTimeout = time.Second
+	DefaultHealthInterval          = 10 * time.Second
 )
 
-// maxHandshakes bounds the connections in their handshake at once; more are
-// closed at once, so that a flood of idle connections cannot exhaust the
-// core's descriptors.
-const maxHandshakes = 64
+// maxHandshakes bounds the connections in their handshake at once, in each
+// of two pools: connections whose peer is a process the core authorized
+// (by pid), and all others. More are closed at once, so that a flood of
+// idle connections can exhaust neither the core's descriptors nor the
+// room of the workers it expects. One process has at most
+// maxHandshakesPerPID places in the first pool; its other connections go
+// to the second.
+const (
+	maxHandshakes       = 64
+	maxHandshakesPerPID = 4
+)
 
 // ErrClosed is returned by operations on a closed Listener, Conn or Worker.
 var ErrClosed = errors.New("workerproto: closed")
 
 // ListenConfig configures the core's end. The zero value is ready to use.
 type ListenConfig struct {
-	// HandshakeTimeout bounds the time from connect to a valid hello; a
-	// connection that takes longer is closed. Default 5 s.
+	// HandshakeTimeout bounds the time from connect to a valid hello for a
+	// connection whose peer is a process the core authorized (or, while an
+	// authorization waits for its pid, a child of the core); a connection
+	// that takes longer is closed. Default 5 s.
 	HandshakeTimeout time.Duration
+	// UnknownHandshakeTimeout bounds the handshake of a connection from
+	// any other process: such connections wait in a pool of their own,
+	// with this shorter timeout, and are refused at once when it is full,
+	// so that a flood of them never keeps a worker out. Default 1 s.
+	UnknownHandshakeTimeout time.Duration
 	// MaxFrameSize is the largest message accepted, in bytes; larger ones end
 	// the connection. Default 1 MiB.
 	MaxFrameSize int
@@ -59,11 +76,16 @@ func (cfg *ListenConfig) setDefaults() error {
 		return fmt.Errorf("workerproto: ListenConfig.HandshakeTimeout is negative (%v)", cfg.HandshakeTimeout)
 	case cfg.MaxFrameSize < 0:
 		return fmt.Errorf("workerproto: ListenConfig.MaxFrameSize is negative (%d)", cfg.MaxFrameSize)
+	case cfg.UnknownHandshakeTimeout < 0:
+		return fmt.Errorf("workerproto: ListenConfig.UnknownHandshakeTimeout is negative (%v)", cfg.UnknownHandshakeTimeout)
 	case cfg.HealthInterval < 0:
 		return fmt.Errorf("workerproto: ListenConfig.HealthInterval is negative (%v)", cfg.HealthInterval)
 	}
 	if cfg.HandshakeTimeout == 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.UnknownHandshakeTimeout == 0 {
+		cfg.UnknownHandshakeTimeout = DefaultUnknownHandshakeTimeout
 	}
 	if cfg.MaxFrameSize == 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
@@ -82,14 +104,18 @@ type Listener struct {
 	ln   *net.UnixListener
 
 	mu      sync.Mutex
-	secrets map[[32]byte]authorized // secret fingerprint → worker
-	ids     map[string][32]byte     // worker id → secret fingerprint
+	secrets map[[32]byte]*authorized // secret fingerprint → worker
+	ids     map[string][32]byte      // worker id → secret fingerprint
+	pids    map[int]int              // authorized pid → how many ids have it
+	pending int                      // authorizations waiting for their pid
+	inHand  map[int]int              // pid → its handshakes in the known pool
 
 	start     sync.Once
 	accepted  chan *Conn    // authenticated connections for Accept
 	closing   chan struct{} // closed by Close
 	closed    sync.Once
-	slots     chan struct{} // one per handshake in progress
+	slots     chan struct{} // one per handshake in progress from a known peer
+	unknown   chan struct{} // one per handshake in progress from another peer
 	wg        sync.WaitGroup
 	acceptErr error // why the accept loop ended, if not Close; guarded by mu
 }
@@ -98,6 +124,8 @@ type Listener struct {
 type authorized struct {
 	id     string
 	secret Secret
+	pid    int           // the process the secret was issued to; 0 until known
+	bound  chan struct{} // closed once pid is known, or the entry is gone
 }
 
 // Listen creates the core's socket at path. The directory of path is created
@@ -131,11 +159,14 @@ func Listen(path string, cfg ListenConfig) (*Listener, error) {
 		cfg:      cfg,
 		path:     path,
 		ln:       ln,
-		secrets:  make(map[[32]byte]authorized),
+		secrets:  make(map[[32]byte]*authorized),
 		ids:      make(map[string][32]byte),
+		pids:     make(map[int]int),
+		inHand:   make(map[int]int),
 		accepted: make(chan *Conn),
 		closing:  make(chan struct{}),
 		slots:    make(chan struct{}, maxHandshakes),
+		unknown:  make(chan struct{}, maxHandshakes),
 	}, nil
 }
 
@@ -200,13 +231,26 @@ func removeStaleSocket(path string) error {
 // Path returns the socket's path.
 func (l *Listener) Path() string { return l.path }
 
-// Authorize lets the worker that presents secret connect, as the worker
-// named id; Conn.Peer reports the id. An id has one secret at a time:
-// authorizing it again replaces the previous one. Connections already made
-// are not affected.
-func (l *Listener) Authorize(id string, secret Secret) error {
+// Authorize lets the process pid, presenting secret, connect as the
+// worker named id; Conn.Peer reports the id. Identity comes before trust:
+// a connection is welcomed only if the kernel says its peer is pid
+// (SO_PEERCRED on Linux; elsewhere the hello's word is taken), so a
+// process that read the secret from another's environment is refused
+// before the welcome.
+//
+// A core that gives the secret to a process it is about to start does not
+// know the pid yet: it authorizes with pid 0 before the fork and calls
+// SetPID after it. Until then, a connection that presents the secret waits
+// in its handshake (within the handshake timeout) and is then checked.
+//
+// An id has one secret at a time: authorizing it again replaces the
+// previous one. Connections already made are not affected.
+func (l *Listener) Authorize(id string, secret Secret, pid int) error {
 	if secret.IsZero() {
 		return fmt.Errorf("workerproto: authorize %q: zero secret", id)
+	}
+	if pid < 0 {
+		return fmt.Errorf("workerproto: authorize %q: negative pid %d", id, pid)
 	}
 	fp := secret.fingerprint()
 	l.mu.Lock()
@@ -214,12 +258,43 @@ func (l *Listener) Authorize(id string, secret Secret) error {
 	if old, ok := l.secrets[fp]; ok && old.id != id {
 		return fmt.Errorf("workerproto: authorize %q: the secret is already authorized for %q", id, old.id)
 	}
-	if old, ok := l.ids[id]; ok {
-		delete(l.secrets, old)
-	}
-	l.secrets[fp] = authorized{id, secret}
+	l.revokeLocked(id)
+	a := &authorized{id: id, secret: secret, bound: make(chan struct{})}
+	l.secrets[fp] = a
 	l.ids[id] = fp
+	l.pending++
+	if pid > 0 {
+		l.bindLocked(a, pid)
+	}
 	return nil
+}
+
+// SetPID tells the listener the process that the secret of id was issued
+// to, once it is started. It may be called once per Authorize.
+func (l *Listener) SetPID(id string, pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("workerproto: set pid of %q: %d is not a pid", id, pid)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fp, ok := l.ids[id]
+	if !ok {
+		return fmt.Errorf("workerproto: set pid of %q: not authorized", id)
+	}
+	a := l.secrets[fp]
+	if a.pid != 0 {
+		return fmt.Errorf("workerproto: set pid of %q: already pid %d", id, a.pid)
+	}
+	l.bindLocked(a, pid)
+	return nil
+}
+
+// bindLocked records a's pid; l.mu is held.
+func (l *Listener) bindLocked(a *authorized, pid int) {
+	a.pid = pid
+	l.pids[pid]++
+	l.pending--
+	close(a.bound)
 }
 
 // Revoke stops the worker id from connecting. Connections already made are
@@ -227,22 +302,65 @@ func (l *Listener) Authorize(id string, secret Secret) error {
 func (l *Listener) Revoke(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if fp, ok := l.ids[id]; ok {
-		delete(l.secrets, fp)
-		delete(l.ids, id)
+	l.revokeLocked(id)
+}
+
+func (l *Listener) revokeLocked(id string) {
+	fp, ok := l.ids[id]
+	if !ok {
+		return
+	}
+	a := l.secrets[fp]
+	delete(l.secrets, fp)
+	delete(l.ids, id)
+	if a.pid == 0 {
+		l.pending--
+		close(a.bound)
+		return
+	}
+	if l.pids[a.pid]--; l.pids[a.pid] <= 0 {
+		delete(l.pids, a.pid)
 	}
 }
 
-// lookup returns the id authorized for secret. It finds the candidate by
+// lookup returns the authorization for secret. It finds the candidate by
 // the secret's SHA-256 and then compares the secrets in constant time.
-func (l *Listener) lookup(secret Secret) (string, bool) {
+func (l *Listener) lookup(secret Secret) (*authorized, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a, ok := l.secrets[secret.fingerprint()]
 	if !ok || !a.secret.Equal(secret) {
-		return "", false
+		return nil, false
 	}
-	return a.id, true
+	return a, true
+}
+
+// expected reports whether a connection from pid may be a worker's: pid
+// was authorized, or an authorization waits for its pid and pid is a child
+// of this process (just started), or the platform does not tell the peer's
+// pid. Each call that returns true takes one of pid's places in the known
+// pool, which done gives back; a pid that has all of them is not expected.
+func (l *Listener) expected(pid int) (ok bool, done func()) {
+	if pid <= 0 {
+		return true, func() {}
+	}
+	l.mu.Lock()
+	known, pending := l.pids[pid] > 0, l.pending > 0
+	full := l.inHand[pid] >= maxHandshakesPerPID
+	l.mu.Unlock()
+	if full || !known && !(pending && peercred.IsChild(pid)) {
+		return false, nil
+	}
+	l.mu.Lock()
+	l.inHand[pid]++
+	l.mu.Unlock()
+	return true, func() {
+		l.mu.Lock()
+		if l.inHand[pid]--; l.inHand[pid] <= 0 {
+			delete(l.inHand, pid)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // Accept waits for the next worker to connect and complete its handshake,
@@ -304,20 +422,38 @@ func (l *Listener) acceptLoop() {
 			}
 		}
 		delay = 0
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			nc.Close()
-			l.reject(fmt.Errorf("workerproto: refused a connection: %d handshakes already in progress", maxHandshakes))
-			continue
-		}
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			defer func() { <-l.slots }()
-			l.serveHandshake(nc)
-		}()
+		l.dispatch(nc)
 	}
+}
+
+// dispatch starts the handshake of nc in the pool of its peer: a process
+// the core expects, or any other, whose pool has a shorter timeout and is
+// the one that refuses connections when full.
+func (l *Listener) dispatch(nc *net.UnixConn) {
+	pid, _, err := peercred.Of(nc)
+	slots, timeout, release := l.slots, l.cfg.HandshakeTimeout, func() {}
+	if ok, done := l.expected(pid); err == nil && ok {
+		release = done
+	} else {
+		if ok {
+			done()
+		}
+		slots, timeout = l.unknown, l.cfg.UnknownHandshakeTimeout
+	}
+	select {
+	case slots <- struct{}{}:
+	default:
+		release()
+		nc.Close()
+		l.reject(fmt.Errorf("workerproto: refused a connection from pid %d: %d handshakes already in progress", pid, maxHandshakes))
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer func() { <-slots; release() }()
+		l.serveHandshake(nc, timeout)
+	}()
 }
 
 // reject reports a refused connection to the OnReject hook.
@@ -328,8 +464,8 @@ func (l *Listener) reject(err error) {
 }
 
 // serveHandshake authenticates nc and hands the connection to Accept.
-func (l *Listener) serveHandshake(nc *net.UnixConn) {
-	c, err := l.handshake(nc)
+func (l *Listener) serveHandshake(nc *net.UnixConn, timeout time.Duration) {
+	c, err := l.handshake(nc, timeout)
 	if err != nil {
 		nc.Close()
 		l.reject(err)

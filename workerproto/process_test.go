@@ -41,12 +41,18 @@ func helperWorkerMain() int {
 func TestWorkerProcess(t *testing.T) {
 	events := make(chan Event, 1)
 	l, _ := listen(t, ListenConfig{OnEvent: func(_ *Conn, e Event) error { events <- e; return nil }})
-	secret := authorize(t, l, "helper-1")
+	secret, _ := NewSecret()
+	if err := l.Authorize("helper-1", secret, 0); err != nil { // the pid is not known before the fork
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	cmd.Env = append(cmd.Env, Env(l.Path(), secret)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetPID("helper-1", cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})

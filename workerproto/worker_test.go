@@ -123,7 +123,7 @@ func TestReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	if err := l2.Authorize("w", w.Secret); err != nil {
+	if err := l2.Authorize("w", w.Secret, os.Getpid()); err != nil {
 		t.Fatal(err)
 	}
 	c2, err := l2.Accept(testContext(t))

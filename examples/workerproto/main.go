@@ -92,7 +92,8 @@ func core(w io.Writer, pings int) error {
 	if err != nil {
 		return err
 	}
-	if err := l.Authorize("worker-1", secret); err != nil {
+	if err := l.Authorize("worker-1", secret, 0); err != nil { // its pid follows the start
+
 		return err
 	}
 
@@ -108,6 +109,9 @@ func core(w io.Writer, pings int) error {
 		return err
 	}
 	defer cmd.Process.Kill()
+	if err := l.SetPID("worker-1", cmd.Process.Pid); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -2,7 +2,10 @@ package peercred
 
 import (
 	"net"
+	"os"
 	"syscall"
+
+	"github.com/ssmkit/ssmkit/internal/procid"
 )
 
 // Of returns the process id and user id of the peer of c, from
@@ -24,4 +27,10 @@ func Of(c *net.UnixConn) (pid, uid int, err error) {
 		return 0, 0, err
 	}
 	return int(cred.Pid), int(cred.Uid), nil
+}
+
+// IsChild reports whether process pid is a child of this process.
+func IsChild(pid int) bool {
+	st, err := procid.ReadStat(pid)
+	return err == nil && st.PPID == os.Getpid()
 }

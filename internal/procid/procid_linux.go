@@ -13,6 +13,7 @@ var osGetpid = os.Getpid
 // A Stat is what is read from /proc/<pid>/stat.
 type Stat struct {
 	State      byte   // R, S, D, Z, T…
+	PPID       int    // parent
 	PGID       int    // process group
 	StartTicks uint64 // start time in clock ticks after boot
 }
@@ -34,12 +35,13 @@ func ReadStat(pid int) (Stat, error) {
 	if len(fields) < 20 || len(fields[0]) != 1 {
 		return Stat{}, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(fields))
 	}
+	ppid, err0 := strconv.Atoi(fields[1])
 	pgid, err1 := strconv.Atoi(fields[2])
 	start, err2 := strconv.ParseUint(fields[19], 10, 64)
-	if err1 != nil || err2 != nil {
+	if err0 != nil || err1 != nil || err2 != nil {
 		return Stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
-	return Stat{State: fields[0][0], PGID: pgid, StartTicks: start}, nil
+	return Stat{State: fields[0][0], PPID: ppid, PGID: pgid, StartTicks: start}, nil
 }
 
 // BootID returns the current boot's id.

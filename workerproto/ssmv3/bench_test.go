@@ -70,7 +70,7 @@ func BenchmarkSurveyRoundTrip(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := l.Authorize("bench", secret); err != nil {
+		if err := l.Authorize("bench", secret, os.Getpid()); err != nil {
 			b.Fatal(err)
 		}
 		w := &workerproto.Worker{Name: "bench", Socket: l.Path(), Secret: secret}

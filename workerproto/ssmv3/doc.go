@@ -24,7 +24,10 @@
 //
 // Where the v3 peers are weak, this package is not: the v3 worker's reply
 // to TerminateWorkerRequest is lost because it closes its socket at once,
-// so Core.Terminate does not wait for it; on Linux every reply is checked
-// against the sender's process id as the kernel tells it; and a worker
+// so Core.Terminate does not wait for it; the sockets are 0600 in a 0700
+// directory whatever the umask, and on Linux a respondent whose user is
+// neither the core's nor root is closed before the connection header and
+// every reply is checked against the sender's process id as the kernel
+// tells it; and a worker
 // redials a core that is not there yet within seconds, not five minutes.
 package ssmv3

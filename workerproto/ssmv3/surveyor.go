@@ -53,12 +53,18 @@ type survey struct {
 	done    chan struct{} // closed when every pipe surveyed has answered
 }
 
-// Listen makes a Surveyor on the Unix socket path. Its directory is made
-// with mode 0750 if missing. A socket file left by a core that is gone is
-// removed — after a 100 ms probe dial fails; one that answers is an error.
+// Listen makes a Surveyor on the Unix socket path. Its directory is
+// private whatever the umask: made with mode 0700 if missing (the mode set
+// explicitly), and an existing one must be a real directory (not a
+// symlink) owned by this process's user or root, and is narrowed to 0700
+// if it is open to others. The socket file gets mode 0600. A socket file
+// left by a core that is gone is removed — after a 100 ms probe dial
+// fails; one that answers is an error. Respondents whose user (from the
+// kernel, on Linux) is neither this process's nor root are closed before
+// the connection header.
 func Listen(path string) (*Surveyor, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("ssmv3: %w", err)
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if _, err := os.Lstat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
@@ -71,6 +77,10 @@ func Listen(path string) (*Surveyor, error) {
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
+		return nil, fmt.Errorf("ssmv3: %w", err)
+	}
+	if err := chmodSocket(path); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("ssmv3: %w", err)
 	}
 	s := &Surveyor{path: path, l: l, conns: map[*net.UnixConn]struct{}{}, pipes: map[*pipe]struct{}{}, nextID: uint32(time.Now().UnixNano())}
@@ -115,11 +125,14 @@ func (s *Surveyor) serve(c *net.UnixConn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+	pid, uid, err := peercred.Of(c)
+	if err != nil || uid >= 0 && uid != os.Getuid() && uid != 0 {
+		return // another user's process: not a worker of this core
+	}
 	if err := handshake(c, ProtoSurveyor, ProtoRespondent); err != nil {
 		return // not a respondent
 	}
-	p := &pipe{conn: c}
-	p.pid, _, _ = peercred.Of(c)
+	p := &pipe{conn: c, pid: pid}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
