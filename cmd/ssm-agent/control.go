@@ -37,10 +37,12 @@ type Status struct {
 	DataDir string         `json:"dataDir"`
 	LogDir  string         `json:"logDir"`
 	Workers []WorkerStatus `json:"workers"`
-	// Healthy: every worker runs, and every workerproto worker is ready.
-	Healthy   bool              `json:"healthy"`
-	Update    UpdateStatus      `json:"update"`
-	Telemetry []TelemetryStatus `json:"telemetry"`
+	// Healthy: every worker runs, and every worker with a protocol is
+	// ready; HealthReasons says what is not, when it is false.
+	Healthy       bool              `json:"healthy"`
+	HealthReasons []string          `json:"healthReasons,omitempty"`
+	Update        UpdateStatus      `json:"update"`
+	Telemetry     []TelemetryStatus `json:"telemetry"`
 	// TelemetrySpool is the state of the durable queue all sinks read from:
 	// ok, degraded (the disk is full or failing: events are refused until
 	// it recovers, by itself), or unavailable (it could not open; retried).
@@ -61,6 +63,8 @@ type WorkerStatus struct {
 	Name       string `json:"name"`
 	PID        int    `json:"pid"`
 	State      string `json:"state"`
+	Protocol   string `json:"protocol"`
+	Reason     string `json:"reason,omitempty"` // why it is not running, such as a start limit
 	Ready      bool   `json:"ready"`
 	Adopted    bool   `json:"adopted"`
 	Restarts   int    `json:"restarts"`

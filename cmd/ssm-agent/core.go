@@ -288,14 +288,16 @@ func (c *core) baseSpec(w WorkerConfig) supervisor.Spec {
 		spec.Backoff.Initial = time.Duration(initial) * time.Millisecond
 	}
 	spec.Backoff.Max = time.Duration(orDefault(w.Backoff.MaxSeconds, 300)) * time.Second
-	spec.Intensity = supervisor.Intensity{
-		MaxFailures: float64(orDefault(w.StartLimit.Burst, 5)),
-		Decay:       time.Duration(orDefault(w.StartLimit.IntervalSeconds, 10)) * time.Second,
-	}
+	// StartLimit counts starts, whatever their exit status, as systemd's
+	// StartLimitBurst does; no second, decaying failure limit.
+	spec.StartLimit = supervisor.StartLimit{Burst: orDefault(w.StartLimit.Burst, 5),
+		Interval: time.Duration(orDefault(w.StartLimit.IntervalSeconds, 10)) * time.Second}
+	spec.Intensity.MaxFailures = -1
 	spec.HealthInterval = time.Duration(orDefault(w.HealthIntervalSeconds, c.cfg.Agent.LongRunningWorkerMonitorIntervalSeconds)) * time.Second
 	spec.StopTimeout = time.Duration(orDefault(w.StopTimeoutSeconds, 10)) * time.Second
-	out := &supervisor.RotatingFile{Path: filepath.Join(c.g.logDir, w.Name+".log")}
-	spec.Stdout, spec.Stderr = out, out
+	// The worker holds its output itself — the journal's stream under
+	// systemd, else an O_APPEND log file — so its lines outlive its core.
+	spec.Output = supervisor.Output{Mode: supervisor.OutputAuto, Path: filepath.Join(c.g.logDir, w.Name+".log")}
 	return spec
 }
 
@@ -382,8 +384,8 @@ func (c *core) status() Status {
 	st := Status{Version: version, PID: os.Getpid(), Started: c.started, DataDir: c.g.dataDir, LogDir: c.g.logDir,
 		Workers: []WorkerStatus{}, Telemetry: []TelemetryStatus{}}
 	for _, w := range c.sup.Status() {
-		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Ready: w.Ready, Adopted: w.Adopted,
-			Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds()}
+		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Protocol: string(w.Protocol), Ready: w.Ready,
+			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason}
 		if w.LastExit != nil {
 			ws.LastExit = w.LastExit.String()
 		}
@@ -392,7 +394,7 @@ func (c *core) status() Status {
 		}
 		st.Workers = append(st.Workers, ws)
 	}
-	st.Healthy = c.healthy(st.Workers)
+	st.Healthy, st.HealthReasons = c.sup.Ready()
 	st.Update = c.updateStatus()
 	st.TelemetrySpool = c.spoolStatus()
 	for _, t := range c.pipelineStatus() {
@@ -422,23 +424,6 @@ func (c *core) reportResult(key, code, source, target string) {
 		os.MkdirAll(filepath.Dir(c.reportedPath()), 0o700)
 		atomicfile.WriteFile(c.reportedPath(), []byte(key), 0o600)
 	}
-}
-
-// healthy says whether every configured worker runs, and every worker with
-// a protocol has said it is ready. Workers are matched by name: the
-// supervisor's status has an order of its own.
-func (c *core) healthy(workers []WorkerStatus) bool {
-	byName := make(map[string]WorkerStatus, len(workers))
-	for _, w := range workers {
-		byName[w.Name] = w
-	}
-	for _, wc := range c.cfg.Workers {
-		w, ok := byName[wc.Name]
-		if !ok || w.State != string(supervisor.StateRunning) || wc.Protocol != "none" && !w.Ready {
-			return false
-		}
-	}
-	return true
 }
 
 // restartStaleWorkers restarts the built-in workers that do not run the

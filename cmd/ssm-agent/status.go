@@ -39,13 +39,16 @@ func printStatus(w io.Writer, st Status) {
 	health := "healthy"
 	if !st.Healthy {
 		health = "not healthy"
+		if len(st.HealthReasons) > 0 {
+			health += " (" + strings.Join(st.HealthReasons, "; ") + ")"
+		}
 	}
 	fmt.Fprintf(w, "ssm-agent %s, pid %d, up %s, %s\n", st.Version, st.PID, time.Since(st.Started).Round(time.Second), health)
 	fmt.Fprintf(w, "data %s, logs %s\n\n", st.DataDir, st.LogDir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKER\tPID\tSTATE\tREADY\tRESTARTS\tLAST EXIT")
+	fmt.Fprintln(tw, "WORKER\tPID\tPROTOCOL\tSTATE\tREADY\tRESTARTS\tLAST EXIT\tREASON")
 	for _, wk := range st.Workers {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%t\t%d\t%s\n", wk.Name, wk.PID, wk.State, wk.Ready, wk.Restarts, orDash(wk.LastExit))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%t\t%d\t%s\t%s\n", wk.Name, wk.PID, orDash(wk.Protocol), wk.State, wk.Ready, wk.Restarts, orDash(wk.LastExit), orDash(wk.Reason))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
