@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
 
 // ErrChecksum is wrapped by the error about a package whose SHA-256 is not
@@ -314,7 +316,7 @@ func (p partial) remove() {
 // it is of; 0 (and nothing left) when there is none worth resuming.
 func (p partial) load(url string, h hash.Hash) (int64, partialMeta) {
 	var m partialMeta
-	b, err := os.ReadFile(p.meta)
+	b, err := atomicfile.ReadFile(p.meta)
 	if err != nil || json.Unmarshal(b, &m) != nil || m.URL != url || !m.resumable() {
 		p.remove()
 		return 0, partialMeta{}

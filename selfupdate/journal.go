@@ -61,7 +61,7 @@ type Journal struct {
 
 func readJournal(path string) (Journal, error) {
 	var j Journal
-	b, err := os.ReadFile(path)
+	b, err := atomicfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return j, nil
 	}

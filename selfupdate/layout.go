@@ -151,6 +151,9 @@ func (l Layout) commitStaging(staging string, c Completion) error {
 		return err
 	}
 	dir := l.VersionDir(c.Version)
+	if cur, err := l.Current(); err == nil && cur == c.Version {
+		return fmt.Errorf("selfupdate: stage %s: it is the version current points at, which is never replaced", c.Version)
+	}
 	os.RemoveAll(dir) // an incomplete earlier attempt
 	if err := os.Rename(staging, dir); err != nil {
 		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)

@@ -263,7 +263,8 @@ func (FileSource) Open(ctx context.Context, rawURL string, req Request) (*Object
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, fmt.Errorf("selfupdate: file URL %s: remote host %q", rawURL, u.Host)
 	}
-	f, err := os.Open(path)
+	// Non-blocking, so that a FIFO there cannot hold an update forever.
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("selfupdate: %s: %w", path, ErrNotFound)
 	}
@@ -271,6 +272,9 @@ func (FileSource) Open(ctx context.Context, rawURL string, req Request) (*Object
 		return nil, fmt.Errorf("selfupdate: %w", err)
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("selfupdate: %w", err)
@@ -484,4 +488,34 @@ func parseCerts(text []byte) ([]*x509.Certificate, error) {
 		return nil, errors.New("no PEM CERTIFICATE block")
 	}
 	return certs, nil
+}
+
+// checkPackageURL says whether a package URL that a manifest names may be
+// fetched: https, or plain http to a loopback host, from any manifest (the
+// rule of every URL and redirect); file:// only from a file:// manifest
+// and s3:// only from an s3:// one, so that a manifest from the network
+// cannot send the updater to local files or another bucket's credentials.
+func checkPackageURL(manifestURL, pkgURL string) error {
+	pu, err := url.Parse(pkgURL)
+	if err != nil {
+		return fmt.Errorf("selfupdate: package URL %q: %w", pkgURL, err)
+	}
+	mu, err := url.Parse(manifestURL)
+	if err != nil {
+		return fmt.Errorf("selfupdate: manifest URL %q: %w", manifestURL, err)
+	}
+	switch pu.Scheme {
+	case "https", "http":
+		if err := CheckURL(pu); err != nil {
+			return fmt.Errorf("selfupdate: package URL %s from manifest %s: %w", pkgURL, manifestURL, err)
+		}
+		return nil
+	case "file", "s3":
+		if mu.Scheme == pu.Scheme {
+			return nil
+		}
+		return fmt.Errorf("selfupdate: package URL %s from manifest %s refused: %s URLs are taken only from a %s:// manifest",
+			pkgURL, manifestURL, pu.Scheme, pu.Scheme)
+	}
+	return fmt.Errorf("selfupdate: package URL %s from manifest %s refused: scheme %q is not https", pkgURL, manifestURL, pu.Scheme)
 }

@@ -82,7 +82,7 @@ type trustState struct {
 
 func loadTrust(path string) (trustState, error) {
 	var st trustState
-	b, err := os.ReadFile(path)
+	b, err := atomicfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
 	}

@@ -96,7 +96,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	staging := u.stagingDir(j.Target)
 	os.RemoveAll(staging)
-	if err := os.MkdirAll(filepath.Dir(staging), 0o755); err != nil {
+	if err := u.layout.makeVersionsDir(); err != nil {
 		os.Remove(pkg)
 		return abort(ErrorInstallFailed, fmt.Errorf("selfupdate: %w", err))
 	}
@@ -235,8 +235,7 @@ func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
 	}
 	step("committed")
 	u.layout.prune(j.Source, j.Target)
-	os.RemoveAll(filepath.Join(u.cfg.StateDir, "downloads"))
-	os.MkdirAll(filepath.Join(u.cfg.StateDir, "downloads"), 0o700)
+	sweepExcept(filepath.Join(u.cfg.StateDir, "downloads"))
 	r := Result{Code: j.Result, Source: j.Source, Target: j.Target}
 	u.report(r)
 	return r, nil
@@ -338,15 +337,17 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 	if j.Phase.finished() {
 		return Result{}, u.ensureCurrent()
 	}
+	if j.Phase.switched() || j.Phase == PhaseRollingBack {
+		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
+			return Result{}, ErrGuardianActive
+		}
+	}
 	if j.Phase == PhaseSwitching {
 		if cur, err := u.layout.Current(); err != nil || cur != j.Target {
 			j.Phase = PhaseStaging // the switch never happened
 		}
 	}
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
-		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
-			return Result{}, ErrGuardianActive
-		}
 		if u.cfg.Launcher != nil {
 			if err := u.launchGuardian(ctx, &j); err == nil {
 				return Result{}, ErrGuardianActive

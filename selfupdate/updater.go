@@ -159,9 +159,14 @@ func New(cfg Config) (*Updater, error) {
 // not, so that Check writes nothing anywhere; the install directory is
 // written only once a package has been downloaded and verified.
 func (u *Updater) ensureDirs() error {
+	if err := os.MkdirAll(filepath.Dir(u.cfg.StateDir), 0o755); err != nil {
+		return fmt.Errorf("selfupdate: %w", err)
+	}
+	// Neither may be a link: downloads/ is swept of what an earlier
+	// attempt left, which must never reach another directory.
 	for _, d := range []string{u.cfg.StateDir, filepath.Join(u.cfg.StateDir, "downloads")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("selfupdate: %w", err)
+		if err := atomicfile.Mkdir(d, 0o700); err != nil {
+			return fmt.Errorf("selfupdate: state directory: %w", err)
 		}
 	}
 	return nil
@@ -213,6 +218,9 @@ func (u *Updater) check(ctx context.Context, persist bool) (*Plan, error) {
 		if plan.URL, err = m.URL(u.cfg.Region, d.Package, d.File, d.Target.Version); err != nil {
 			return nil, err
 		}
+		if err := checkPackageURL(u.cfg.ManifestURL, plan.URL); err != nil {
+			return nil, err
+		}
 	}
 	return plan, nil
 }
@@ -226,9 +234,9 @@ func (u *Updater) fetchManifest(ctx context.Context, persist bool) (*manifest.Ma
 	cachePath := filepath.Join(u.cfg.StateDir, "manifest.json")
 	etagPath := cachePath + ".etag"
 	var etag string
-	cached, err := os.ReadFile(cachePath)
+	cached, err := atomicfile.ReadFile(cachePath)
 	if err == nil {
-		if b, err := os.ReadFile(etagPath); err == nil {
+		if b, err := atomicfile.ReadFile(etagPath); err == nil {
 			etag = string(b)
 		}
 	}
