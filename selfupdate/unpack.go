@@ -179,14 +179,15 @@ func (k kind) String() string {
 }
 
 type extractor struct {
-	dest    string
-	root    *os.Root
-	lim     unpackLimits
-	entries int
-	bytes   int64 // declared sizes of the files so far
-	disk    int64 // room they take on disk, counted in blocks
-	free    int64 // room on disk at the start, less the reserve; -1: unknown
-	written int64 // bytes actually written
+	dest     string
+	root     *os.Root
+	lim      unpackLimits
+	entries  int
+	bytes    int64 // declared sizes of the files so far
+	disk     int64 // room they take on disk, counted in blocks
+	free     int64 // room on disk at the start, less the reserve; -1: unknown
+	madeDirs int   // directories made
+	written  int64 // bytes actually written
 
 	names    map[string]kind // every cleaned name so far, and its parents
 	symlinks []pendingLink   // made last
@@ -202,7 +203,17 @@ type pendingLink struct {
 }
 
 func unsafeErr(name, why string) error {
-	return fmt.Errorf("selfupdate: %w: entry %q %s", ErrUnsafeArchive, name, why)
+	return fmt.Errorf("selfupdate: %w: entry %q %s", ErrUnsafeArchive, shortName(name), why)
+}
+
+// shortName is an entry's name as errors show it: cut to 200 bytes, so
+// that a hostile name does not fill logs, status and journal.
+func shortName(name string) string {
+	const max = 200
+	if len(name) <= max {
+		return name
+	}
+	return strings.ToValidUTF8(name[:max], "") + "…"
 }
 
 // An entry is what the tar and zip readers hand to add.

@@ -42,6 +42,16 @@ func (x *extractor) mkdirAll(name string) error {
 	if err := x.mkdirAll(path.Dir(name)); err != nil {
 		return err
 	}
+	// A directory takes a block, whether the archive names it or only
+	// implies it, and counts beside the entries (at most as many again).
+	if x.madeDirs++; x.entries+x.madeDirs > 2*x.lim.maxEntries {
+		return fmt.Errorf("selfupdate: %w: entry %q: more than %d entries and directories", ErrUnsafeArchive, shortName(name), 2*x.lim.maxEntries)
+	}
+	if x.free >= 0 && blockSize > x.free-x.disk {
+		return fmt.Errorf("selfupdate: unpack: %w: directory %q does not fit in the %d bytes left in %s (%d kept free)",
+			ErrNoSpace, shortName(name), max(x.free-x.disk, 0), x.dest, unpackReserve)
+	}
+	x.disk += blockSize
 	err := x.root.Mkdir(name, 0o700)
 	if err == nil {
 		x.dirs = append(x.dirs, name)

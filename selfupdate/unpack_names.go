@@ -10,6 +10,14 @@ import (
 // maxLinkTarget bounds a symbolic link's target, as the kernel does.
 const maxLinkTarget = 4096
 
+// Limits of entry names: a package's paths are short and shallow; a name
+// thousands of levels deep is a bomb of directories.
+const (
+	maxNameBytes     = 1024
+	maxNameDepth     = 64
+	maxNameComponent = 255
+)
+
 // cleanName returns an entry's name as a clean slash-separated path
 // relative to the root ("." for the root itself), or an error saying why
 // the name is refused. Backslashes count as separators.
@@ -23,12 +31,41 @@ func cleanName(entry, name string) (string, error) {
 	case path.IsAbs(n) || filepath.IsAbs(name) || filepath.VolumeName(name) != "" || hasVolume(n):
 		return "", unsafeErr(entry, "has an absolute path")
 	}
-	for _, part := range strings.Split(n, "/") {
+	if len(n) > maxNameBytes {
+		return "", unsafeErr(entry, fmt.Sprintf("has a name of %d bytes, more than %d", len(n), maxNameBytes))
+	}
+	parts := strings.Split(n, "/")
+	if len(parts) > maxNameDepth {
+		return "", unsafeErr(entry, fmt.Sprintf("is %d levels deep, more than %d", len(parts), maxNameDepth))
+	}
+	for _, part := range parts {
 		if part == ".." {
 			return "", unsafeErr(entry, "climbs out with ..")
 		}
+		if len(part) > maxNameComponent {
+			return "", unsafeErr(entry, fmt.Sprintf("has a path element of %d bytes, more than %d", len(part), maxNameComponent))
+		}
 	}
 	return path.Clean(n), nil
+}
+
+// dirSet is the directories that the names seen so far make, for counting
+// them before anything is unpacked.
+type dirSet map[string]bool
+
+// add records the directories name needs (name itself too, if it is a
+// directory) and returns how many earlier names had not.
+func (d dirSet) add(name string, isDir bool) int {
+	n := 0
+	p := path.Dir(name)
+	if isDir {
+		p = name
+	}
+	for ; p != "." && p != "/" && !d[p]; p = path.Dir(p) {
+		d[p] = true
+		n++
+	}
+	return n
 }
 
 // hasVolume reports a Windows drive letter ("C:") at the start of n, which

@@ -107,6 +107,7 @@ func (x *extractor) prescanTar(archive string) error {
 	tr := tar.NewReader(zr)
 	var entries int
 	var total int64
+	dirs := dirSet{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -115,19 +116,29 @@ func (x *extractor) prescanTar(archive string) error {
 		if err != nil {
 			return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
 		}
-		if entries++; entries > x.lim.maxEntries {
-			return fmt.Errorf("selfupdate: %w: more than %d entries", ErrUnsafeArchive, x.lim.maxEntries)
-		}
-		if h.Typeflag != tar.TypeReg || h.Size <= 0 {
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			entries++
 			continue
 		}
-		total += blockSize + (h.Size+blockSize-1)/blockSize*blockSize // as the unpacking charges it
+		name, err := cleanName(h.Name, h.Name)
+		if err != nil {
+			return err
+		}
+		made := dirs.add(name, h.Typeflag == tar.TypeDir)
+		entries += 1 + made
+		total += int64(made) * blockSize
+		if entries > x.lim.maxEntries*2 { // each entry and the directories it makes
+			return fmt.Errorf("selfupdate: %w: entry %q: more than %d entries and directories", ErrUnsafeArchive, shortName(h.Name), x.lim.maxEntries*2)
+		}
+		if h.Typeflag == tar.TypeReg && h.Size > 0 {
+			total += blockSize + (h.Size+blockSize-1)/blockSize*blockSize // as the unpacking charges it
+		}
 		switch {
 		case total > x.lim.maxBytes || total < 0:
-			return fmt.Errorf("selfupdate: %w: entry %q: the archive's files add up to more than %d bytes", ErrUnsafeArchive, h.Name, x.lim.maxBytes)
+			return fmt.Errorf("selfupdate: %w: entry %q: the archive's files add up to more than %d bytes", ErrUnsafeArchive, shortName(h.Name), x.lim.maxBytes)
 		case x.free >= 0 && total > x.free:
-			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's files add up to %d bytes or more, over the %d free in %s (%d kept free)",
-				ErrNoSpace, h.Name, total, x.free, x.dest, unpackReserve)
+			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's files and directories add up to %d bytes or more, over the %d free in %s (%d kept free)",
+				ErrNoSpace, shortName(h.Name), total, x.free, x.dest, unpackReserve)
 		}
 	}
 }

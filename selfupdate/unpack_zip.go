@@ -33,7 +33,20 @@ func (x *extractor) zip(archive string) error {
 // before anything is written.
 func (x *extractor) zipFits(files []*zip.File) error {
 	var total, disk uint64
+	dirs := dirSet{}
 	for _, zf := range files {
+		name, err := cleanName(zf.Name, zf.Name)
+		if err != nil {
+			return err
+		}
+		disk += uint64(dirs.add(name, zf.Mode().IsDir())) * blockSize
+		if x.free >= 0 && disk > uint64(x.free) {
+			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's directories up to it take %d bytes, more than the %d free in %s (%d kept free)",
+				ErrNoSpace, shortName(zf.Name), disk, x.free, x.dest, unpackReserve)
+		}
+		if len(dirs) > 2*x.lim.maxEntries {
+			return fmt.Errorf("selfupdate: %w: entry %q: more than %d directories", ErrUnsafeArchive, shortName(zf.Name), 2*x.lim.maxEntries)
+		}
 		if !zf.Mode().IsRegular() {
 			continue
 		}
