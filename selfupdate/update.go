@@ -46,6 +46,9 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 			return src, err
 		}
 	}
+	if err := u.adopt(); err != nil {
+		return u.fail(src, "", ErrorInitializationFailed, err)
+	}
 	plan, err := u.check(ctx, true)
 	if err != nil {
 		code := ErrorDownloadManifest
@@ -134,6 +137,24 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	return u.gate(ctx, j)
 }
 
+// adopt installs Config.Adopt as the running version; the caller holds the
+// lock, and no update is under way.
+func (u *Updater) adopt() error {
+	if u.cfg.Adopt == nil {
+		return nil
+	}
+	v := u.cfg.Current.String()
+	if _, err := u.layout.Complete(v); err != nil {
+		if err := u.layout.Install(v, u.cfg.Adopt); err != nil {
+			return fmt.Errorf("selfupdate: installing the running version %s: %w", v, err)
+		}
+	}
+	if _, err := u.layout.Current(); err != nil {
+		return u.layout.Switch(v)
+	}
+	return nil
+}
+
 // launchGuardian starts a guardian and journals who it is, so that no
 // second one is launched while it lives. The caller holds the lock, which
 // the guardian takes once the caller lets it go.
@@ -217,7 +238,9 @@ func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
 	if err := u.advance(&j, PhaseRestarting); err != nil {
 		return u.rollback(ctx, j, err)
 	}
-	err := u.cfg.Restarter.Restart(ctx, j.Target)
+	rctx, cancel := context.WithDeadline(ctx, j.Deadline)
+	err := u.cfg.Restarter.Restart(rctx, j.Target)
+	cancel()
 	step("restarted")
 	if err == nil {
 		if err = u.advance(&j, PhaseChecking); err == nil {

@@ -81,6 +81,13 @@ type Config struct {
 	PublicKeys []ed25519.PublicKey
 	// InstallDir holds versions/ and current (see Layout).
 	InstallDir string
+	// Adopt, when set, names the running version's files (name in the
+	// version directory → path, such as {"ssm-agent": os.Executable()}):
+	// before an update, with the update lock held and no update under
+	// way, they are installed as version Current if the layout lacks it,
+	// and current is made to point at it if it points nowhere — so that an
+	// agent started from elsewhere has a version to roll back to.
+	Adopt map[string]string
 	// StateDir holds the journal, the lock, downloads, staging and trust
 	// state; created with mode 0700.
 	StateDir string

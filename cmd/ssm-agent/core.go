@@ -48,6 +48,7 @@ type core struct {
 	managed        bool                      // under a service manager that restarts the core
 	updateMu       sync.Mutex                // serialises update requests
 	reportMu       sync.Mutex                // serialises the recording of update results
+	reported       string                    // the key of the last update result recorded
 }
 
 func runCore(s streams, g *globals) int {
@@ -360,6 +361,17 @@ func (c *core) handler() http.Handler {
 	return mux
 }
 
+// protocolOf is a worker's protocol as its configuration names it
+// (workerproto, ssm-v3, none).
+func (c *core) protocolOf(w supervisor.WorkerStatus) string {
+	for _, wc := range c.cfg.Workers {
+		if wc.Name == w.Name {
+			return wc.Protocol
+		}
+	}
+	return string(w.Protocol)
+}
+
 // spoolStatus is the telemetry spool's part of the status.
 func (c *core) spoolStatus() SpoolStatus {
 	p := c.pipeline.Load()
@@ -384,7 +396,7 @@ func (c *core) status() Status {
 	st := Status{Version: version, PID: os.Getpid(), Started: c.started, DataDir: c.g.dataDir, LogDir: c.g.logDir,
 		Workers: []WorkerStatus{}, Telemetry: []TelemetryStatus{}}
 	for _, w := range c.sup.Status() {
-		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Protocol: string(w.Protocol), Ready: w.Ready,
+		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Protocol: c.protocolOf(w), Ready: w.Ready,
 			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason}
 		if w.LastExit != nil {
 			ws.LastExit = w.LastExit.String()
@@ -413,7 +425,11 @@ func (c *core) reportResult(key, code, source, target string) {
 	c.reportMu.Lock()
 	defer c.reportMu.Unlock()
 	if key != "" {
-		if b, err := os.ReadFile(c.reportedPath()); err == nil && string(b) == key {
+		if key == c.reported {
+			return
+		}
+		if b, err := atomicfile.ReadFile(c.reportedPath()); err == nil && string(b) == key {
+			c.reported = key
 			return
 		}
 	}
@@ -421,8 +437,12 @@ func (c *core) reportResult(key, code, source, target string) {
 		Attributes: map[string]string{telemetry.AttrSourceVersion: source, telemetry.AttrTargetVersion: target}})
 	c.log.Info("update result", "result", code)
 	if key != "" {
-		os.MkdirAll(filepath.Dir(c.reportedPath()), 0o700)
-		atomicfile.WriteFile(c.reportedPath(), []byte(key), 0o600)
+		// Kept in memory too: a disk that cannot take the file must not
+		// make the result recorded again and again.
+		c.reported = key
+		if err := atomicfile.WriteFile(c.reportedPath(), []byte(key), 0o600); err != nil {
+			c.log.Warn("the record of reported update results cannot be saved; a next core may record this one again", "err", err)
+		}
 	}
 }
 

@@ -51,7 +51,7 @@ func TestAgentFullDisk(t *testing.T) {
 		t.Skip("mounting a tmpfs needs root")
 	}
 	t.Parallel()
-	a := newAgent(t, agentBinary(t, "3.1.0.0"), "")
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), `{"Workers": [{"Name": "ssm-agent-worker", "StartLimit": {"Burst": 50}}]}`)
 	data := a.path("data")
 	os.MkdirAll(data, 0o700)
 	if err := syscall.Mount("tmpfs", data, "tmpfs", 0, "size=16m,mode=0700"); err != nil {

@@ -294,3 +294,73 @@ func TestAgentUpdateTrustsConfiguredCA(t *testing.T) {
 		t.Errorf("update --check through a redirect to plain http = %v\n%s%s", err, out, errOut)
 	}
 }
+
+// TestAgentConcurrentUpdateNow asks for an update three times at once: one
+// update runs, the others say it is in progress; the version ends
+// committed and complete, with one result line.
+func TestAgentConcurrentUpdateNow(t *testing.T) {
+	t.Parallel()
+	newBin, err := os.ReadFile(agentBinary(t, "3.2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReleases(t)
+	r.publish(t, "3.2.0.0", agentPackage(t, newBin), "")
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), updateConfigJSON(r.manifestURL(), 60))
+	a.start()
+	done := make(chan string, 3)
+	for range 3 {
+		go func() {
+			out, errOut, err := a.run("update", "--now", "--wait", "0")
+			done <- fmt.Sprintf("%v %s%s", err, out, errOut)
+		}()
+	}
+	for range 3 {
+		t.Log(<-done)
+	}
+	a.waitFor("the update ended", 60*time.Second, func() (bool, string) {
+		st, err := a.status()
+		return err == nil && st.Healthy && st.Version == "3.2.0.0" && a.journal().Finished(), fmt.Sprint(err)
+	})
+	a.waitFor("no guardian left", 20*time.Second, func() (bool, string) { return len(a.guardians()) == 0, "" })
+	if lines := a.resultLines(); len(lines) != 1 || !strings.Contains(lines[0], "UpdateSucceeded_SelfUpdate-3.2.0.0") {
+		t.Errorf("result lines %q, want one success", lines)
+	}
+	if c := a.current(); c != "3.2.0.0" {
+		t.Errorf("current %s", c)
+	}
+	if _, err := os.Stat(a.path("install", "versions", "3.2.0.0", "ssm-agent")); err != nil {
+		t.Errorf("the running version lost its binary: %v", err)
+	}
+}
+
+// TestAgentNewCoreDiesAtStart: a version that says its version but whose
+// core exits at once is rolled back well within the health deadline, the
+// old version running again, one result recorded.
+func TestAgentNewCoreDiesAtStart(t *testing.T) {
+	t.Parallel()
+	r := newReleases(t)
+	r.publish(t, "3.2.0.0", agentPackage(t, []byte("#!/bin/sh\nif [ \"$1\" = version ]; then echo 3.2.0.0; exit 0; fi\necho this core cannot start >&2\nexit 3\n")), "")
+	const healthTimeout = 20
+	a := newAgent(t, agentBinary(t, "3.1.0.0"), updateConfigJSON(r.manifestURL(), healthTimeout))
+	a.start()
+	start := time.Now()
+	if _, _, err := a.run("update", "--now", "--wait", "0"); err != nil {
+		t.Fatal(err)
+	}
+	const want = "UpdateFailed_SelfUpdate_InstallRollback_ErrorInstallFailed-3.2.0.0"
+	a.waitFor("rolled back", (healthTimeout+30)*time.Second, func() (bool, string) {
+		st, err := a.status()
+		return err == nil && st.Healthy && st.Version == "3.1.0.0" && a.journal().Finished() && len(a.resultLines()) == 1,
+			fmt.Sprintf("%v %q", err, a.resultLines())
+	})
+	if took := time.Since(start); took > healthTimeout*time.Second {
+		t.Errorf("rolled back after %s, past the %d s health deadline", took, healthTimeout)
+	}
+	if lines := a.resultLines(); !strings.Contains(lines[0], want) {
+		t.Errorf("result %q, want %s", lines, want)
+	}
+	if c := a.current(); c != "3.1.0.0" {
+		t.Errorf("current %s", c)
+	}
+}

@@ -23,7 +23,7 @@ func TestAgentHealthWithMixedProtocols(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !st.Healthy || len(st.Workers) != 2 || st.Workers[0].Name != "proto" || st.Workers[1].Protocol != "plain" {
+		if !st.Healthy || len(st.Workers) != 2 || st.Workers[0].Name != "proto" || st.Workers[1].Protocol != "none" {
 			t.Fatalf("status %d: healthy %v %q, workers %+v", i, st.Healthy, st.HealthReasons, st.Workers)
 		}
 	}

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,10 +97,19 @@ type guardian struct {
 // answers is handed over: it lets its workers be and execs that version in
 // place (on Windows it exits, and the next core is started here). With no
 // core at all, the service manager starts one, or else the guardian does,
-// detached.
+// detached — once: a core it started that dies means the version does not
+// run (selfupdate.ErrNotRunning), and so does a binary that cannot even
+// say its version, tried before anything is handed over. ctx ends at the
+// update's health deadline.
 func (gd *guardian) Restart(ctx context.Context, v string) error {
-	ctx, cancel := context.WithTimeout(ctx, handoverTimeout)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, handoverTimeout)
+		defer cancel()
+	}
+	if err := gd.preflight(ctx, v); err != nil {
+		return err
+	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	handedOver, launched := false, false
@@ -126,7 +138,9 @@ func (gd *guardian) Restart(ctx context.Context, v string) error {
 		case gd.managed:
 			gd.log.Info("the service manager restarts the core", "version", v)
 			return nil
-		case !launched:
+		case launched:
+			return fmt.Errorf("the core started on %s (pid %d) exited: %w", v, gd.core.PID, selfupdate.ErrNotRunning)
+		default:
 			if err := gd.launchCore(ctx, v); err != nil {
 				return err
 			}
@@ -134,10 +148,36 @@ func (gd *guardian) Restart(ctx context.Context, v string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no core runs %s within %s", v, handoverTimeout)
+			return fmt.Errorf("no core runs %s by the deadline: %w", v, ctx.Err())
 		case <-t.C:
 		}
 	}
+}
+
+// preflightTimeout bounds the run of a new binary's version command.
+const preflightTimeout = 20 * time.Second
+
+// preflight runs the binary of the version current points at as
+// `ssm-agent version`: one that cannot start at all (another architecture,
+// a broken file) is found before the running core is handed over to it.
+func (gd *guardian) preflight(ctx context.Context, v string) error {
+	path, err := currentBinary(gd.g.installDir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "version")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+	out, err := cmd.Output()
+	if err != nil || !slices.Contains(strings.Fields(string(out)), v) {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 200 {
+			msg = msg[:200] + "…"
+		}
+		return fmt.Errorf("%s does not run as version %s (%v, said %q): %w", path, v, err, msg, selfupdate.ErrNotRunning)
+	}
+	return nil
 }
 
 // launchCore starts the version current points at, detached.

@@ -240,14 +240,10 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	cfg.OnResult = c.onResult
 	// The guardian is the source version's binary, which the update keeps.
 	cfg.Launcher = c.guardianLauncher()
-	up, err := selfupdate.New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.ensureInstalled(up.Layout()); err != nil {
-		return nil, fmt.Errorf("installing the running version into %s: %w", c.g.installDir, err)
-	}
-	return up, nil
+	// The running binary is adopted into the layout before the first
+	// update, under the update's lock and only with no update under way.
+	cfg.Adopt = map[string]string{binaryName(): c.self}
+	return selfupdate.New(cfg)
 }
 
 // A detachedLauncher launches a detached command with its output appended
@@ -271,22 +267,6 @@ func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
 	}
 	cmd := selfupdate.DetachedCommand{Path: path, Args: d.args, Stdout: log, Stderr: log}
 	return cmd.Launch(ctx)
-}
-
-// ensureInstalled makes the running version a complete version of the
-// install layout and current, so that an update has a version to go back
-// to. The first update of a core run from elsewhere (a build directory, a
-// package manager's path) copies the binary in.
-func (c *core) ensureInstalled(l selfupdate.Layout) error {
-	if _, err := l.Complete(version); err != nil {
-		if err := l.Install(version, map[string]string{binaryName(): c.self}); err != nil {
-			return err
-		}
-	}
-	if cur, err := l.Current(); err == nil && cur == version {
-		return nil
-	}
-	return l.Switch(version)
 }
 
 // currentBinary is the agent's executable in the version current points at.
@@ -415,20 +395,26 @@ func (c *core) updateStatus() UpdateStatus {
 func (c *core) updateNow(ctx context.Context, manifestURL string) UpdateReply {
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
+	// An update under way — its guardian gating it — is not started again
+	// nor counted as a failed attempt.
+	if c.updater == nil {
+		return UpdateReply{Action: "failed", Source: version, Error: "self-update is unavailable (see the core's log)"}
+	}
+	if j, err := c.updater.Journal(); err == nil && !j.Finished() {
+		return UpdateReply{Action: "in-progress", Source: j.Source, Target: j.Target, Guardian: true}
+	}
 	u, err := c.fullUpdater(ctx, manifestURL)
 	if err != nil {
 		return UpdateReply{Action: "failed", Source: version, Error: err.Error()}
 	}
-	plan, err := u.Check(ctx)
-	if err != nil {
-		// Update reports the failure with SSM's result code.
-		r, err := u.CheckNow(ctx)
-		return UpdateReply{Action: "failed", Result: r.Code, Source: version, Error: errorText(err)}
+	// The dry run gives the reason when there is nothing to do; the update
+	// itself decides again, so a manifest that changed (or a server that
+	// failed once) between the two is taken as the update finds it.
+	var reason string
+	if plan, err := u.Check(ctx); err == nil && plan.Decision.Action != manifest.ActionUpdate {
+		reason = plan.Decision.Reason
 	}
-	if plan.Decision.Action != manifest.ActionUpdate {
-		return UpdateReply{Action: "none", Source: version, Reason: plan.Decision.Reason}
-	}
-	r, err := u.CheckNow(ctx)
+	r, err := u.Update(ctx)
 	reply := UpdateReply{Result: r.Code, Source: version, Target: r.Target, Error: errorText(err)}
 	switch {
 	case err != nil:
@@ -436,7 +422,7 @@ func (c *core) updateNow(ctx context.Context, manifestURL string) UpdateReply {
 	case r.Code == "" && r.Target != "":
 		reply.Action, reply.Guardian = "in-progress", true
 	case r.Code == "":
-		reply.Action = "none"
+		reply.Action, reply.Reason = "none", cmp.Or(reason, "the manifest offers no update for this version")
 	default:
 		reply.Action = "updated"
 	}
