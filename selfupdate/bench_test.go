@@ -115,10 +115,15 @@ func BenchmarkInstall(b *testing.B) {
 				heap := peakHeap(stop)
 				t1 := time.Now()
 				path := filepath.Join(work, "pkg.tar.gz")
-				if err := download(context.Background(), src, srv.URL+"/pkg.tar.gz", path, checksum, 1<<30, 0); err != nil {
+				var headers *tarHeaders // read as it downloads, as Update does
+				if err := fetch(context.Background(), src, fetchSpec{url: srv.URL + "/pkg.tar.gz", path: path, sum: checksum,
+					maxBytes: 1 << 30, headers: &headers, maxHeaders: 200, maxHeaderBytes: 1 << 30}); err != nil {
 					b.Fatal(err)
 				}
-				x, err := extract(path, filepath.Join(work, "out"), unpackLimits{maxEntries: 100, maxBytes: 1 << 30})
+				if headers == nil || headers.err != nil || len(headers.hdrs) != 4 {
+					b.Fatalf("headers read while downloading: %+v", headers)
+				}
+				x, err := extract(path, filepath.Join(work, "out"), unpackLimits{maxEntries: 100, maxBytes: 1 << 30, headers: headers})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -82,16 +82,30 @@ type fetchSpec struct {
 	margin      int64
 	// sweep deletes the other files of path's directory first.
 	sweep bool
+	// headers, when set, receives the headers of the .tar.gz downloaded,
+	// read as it streams in (a resumed download gives none).
+	headers **tarHeaders
+	// maxHeaders and maxHeaderBytes bound the headers kept, and the bytes
+	// they may declare before the rest is not decompressed.
+	maxHeaders     int
+	maxHeaderBytes int64
 }
 
 // downloadPackage downloads an update's package to path with the
-// updater's limits and space rule.
-func (u *Updater) downloadPackage(ctx context.Context, url, path, wantSum string) error {
-	return fetch(ctx, u.cfg.Source, fetchSpec{
+// updater's limits and space rule; for a .tar.gz it also returns its
+// headers, read as it streamed in, when it could (nil otherwise).
+func (u *Updater) downloadPackage(ctx context.Context, url, path, wantSum string) (*tarHeaders, error) {
+	var th *tarHeaders
+	s := fetchSpec{
 		url: url, path: path, sum: wantSum, maxBytes: u.cfg.MaxPackageBytes,
 		unpackDir: existingDir(filepath.Join(u.cfg.InstallDir, "versions")), factor: u.cfg.FreeSpace.UnpackFactor,
 		maxUnpacked: u.cfg.MaxUnpackedBytes, margin: u.cfg.FreeSpace.Margin, sweep: true,
-	})
+	}
+	if strings.HasSuffix(path, ".tar.gz") || strings.HasSuffix(path, ".tgz") {
+		s.headers, s.maxHeaders, s.maxHeaderBytes = &th, 2*u.cfg.MaxEntries, u.cfg.MaxUnpackedBytes
+	}
+	err := fetch(ctx, u.cfg.Source, s)
+	return th, err
 }
 
 // existingDir is dir, or its nearest parent that exists: the file system
@@ -153,7 +167,14 @@ func fetch(ctx context.Context, src Source, s fetchSpec) (err error) {
 		p.remove()
 		resumable = p.saveMeta(partialMeta{URL: s.url, ETag: obj.ETag, Size: obj.Size})
 	}
-	total, readErr, err := p.write(obj, offset, s.maxBytes, h)
+	var scan *headerScan
+	if s.headers != nil && offset == 0 {
+		scan = startHeaderScan(s.maxHeaders, s.maxHeaderBytes)
+	}
+	total, readErr, err := p.write(obj, offset, s.maxBytes, h, scan)
+	if th := scan.finish(); err == nil && s.headers != nil {
+		*s.headers = th
+	}
 	switch {
 	case err != nil:
 		keep = resumable && readErr
@@ -374,7 +395,7 @@ func replaceFile(path string, data []byte) error {
 // write copies obj's body into the partial file from offset, through h,
 // accepting at most one byte more than the limit and obj's announced size
 // (so that more can be told). readErr says whether err is the body's.
-func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash) (total int64, readErr bool, err error) {
+func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash, scan *headerScan) (total int64, readErr bool, err error) {
 	var f *os.File
 	if offset == 0 { // a new file, never what a link points to
 		f, err = os.OpenFile(p.data, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -398,7 +419,11 @@ func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash) (total 
 	}
 	body := &errReader{r: io.LimitReader(obj.Body, limit-offset+1)}
 	ah := newAsyncHash(h)
-	n, err := io.CopyBuffer(io.MultiWriter(f, ah), body, make([]byte, copyBuffer))
+	w := io.MultiWriter(f, ah)
+	if scan != nil {
+		w = io.MultiWriter(f, ah, scan.w)
+	}
+	n, err := io.CopyBuffer(w, body, make([]byte, copyBuffer))
 	ah.wait()
 	// The package need not reach the disk: a crash means downloading
 	// again (a partial file that lost bytes fails the checksum and is
@@ -444,17 +469,62 @@ func (e *errReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// asyncHash feeds a hash from its own goroutine, so that hashing a download
-// overlaps with writing it. Write copies into one of a few buffers, which
-// bounds memory.
+// A headerScan reads a .tar.gz's headers from the bytes of its download,
+// on goroutines of its own, so that unpacking need not read the file an
+// extra time before it writes anything.
+type headerScan struct {
+	w    *asyncHash // the bytes, handed to the pipe
+	pw   *io.PipeWriter
+	done chan *tarHeaders
+}
+
+func startHeaderScan(limit int, maxBytes int64) *headerScan {
+	pr, pw := io.Pipe()
+	s := &headerScan{w: newAsyncHash(pw), pw: pw, done: make(chan *tarHeaders, 1)}
+	// Past the byte limit the rest is not decompressed: a bomb costs
+	// neither disk nor much CPU here; unpacking refuses it by these
+	// headers.
+	var total int64
+	check := func(h archiveHeader) error {
+		if total += max(h.size, 0); total > maxBytes || total < 0 {
+			return errOverLimit
+		}
+		return nil
+	}
+	go func() {
+		th := scanTar(pr, limit, check)
+		if th.checkErr != nil {
+			th.over = true // read again from the file, by unpacking's own limits
+		}
+		s.done <- th
+	}()
+	return s
+}
+
+var errOverLimit = errors.New("over the byte limit")
+
+// finish ends the stream and returns the headers read (nil for a nil
+// scan).
+func (s *headerScan) finish() *tarHeaders {
+	if s == nil {
+		return nil
+	}
+	s.w.wait()
+	s.pw.Close()
+	return <-s.done
+}
+
+// asyncHash feeds a hash (or any writer) from its own goroutine, so that
+// hashing a download overlaps with writing it. Write copies into one of a
+// few buffers, which bounds memory.
 type asyncHash struct {
-	h    hash.Hash
+	h    io.Writer
 	work chan []byte
 	free chan []byte
 	done chan struct{}
 }
 
-func newAsyncHash(h hash.Hash) *asyncHash {
+func newAsyncHash(h io.Writer) *asyncHash {
 	a := &asyncHash{h: h, work: make(chan []byte, 4), free: make(chan []byte, 4), done: make(chan struct{})}
 	for range 4 {
 		a.free <- make([]byte, copyBuffer)

@@ -23,6 +23,10 @@ type unpackLimits struct {
 	// disk, beside the free space of the staging file system (tests use it
 	// to play a small disk).
 	room int64
+	// headers, when set, are the .tar.gz's headers as they were read
+	// while it was downloaded: unpacking checks them instead of reading
+	// the file an extra time.
+	headers *tarHeaders
 }
 
 // unpackReserve is left free on the staging file system by unpacking, for

@@ -2,7 +2,9 @@ package selfupdate
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,4 +54,34 @@ func fmtErr(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestHeadersReadWhileDownloading: the headers a download reads as it
+// streams are the file's, and a package declaring more than the byte
+// limit is left to unpacking's own reading (over).
+func TestHeadersReadWhileDownloading(t *testing.T) {
+	s := newSetup(t)
+	pkg := rawTar(t, reg("ssm-agent", "binary"), tarEntry{tar.Header{Name: "etc/", Typeflag: tar.TypeDir}, ""}, reg("etc/seelog.xml", "<seelog/>"))
+	s.repo.put("/p.tar.gz", pkg)
+	for _, tt := range []struct {
+		maxBytes int64
+		over     bool
+	}{{1 << 20, false}, {8, true}} {
+		var th *tarHeaders
+		path := filepath.Join(t.TempDir(), "p.tar.gz")
+		err := fetch(context.Background(), s.cfg.Source, fetchSpec{url: s.repo.url("/p.tar.gz"), path: path, sum: sum(pkg),
+			maxBytes: 1 << 20, headers: &th, maxHeaders: 100, maxHeaderBytes: tt.maxBytes})
+		if err != nil || th == nil {
+			t.Fatalf("fetch = %v, headers %v", err, th)
+		}
+		if th.over != tt.over || th.err != nil {
+			t.Errorf("max %d: over %v, err %v", tt.maxBytes, th.over, th.err)
+		}
+		f, _ := os.Open(path)
+		fromFile := scanTar(f, 100, nil)
+		f.Close()
+		if !tt.over && fmt.Sprint(th.hdrs) != fmt.Sprint(fromFile.hdrs) {
+			t.Errorf("headers while downloading %v, from the file %v", th.hdrs, fromFile.hdrs)
+		}
+	}
 }

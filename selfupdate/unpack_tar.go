@@ -88,57 +88,133 @@ func (x *extractor) streamFits(archive string, isize int64) error {
 	return nil
 }
 
-// prescanTar reads the archive's headers before anything is written, and
-// refuses it when its entries are too many or its files add up to more
-// than the byte limit or the room on disk: a bomb is refused having
-// written nothing, however it is split into gzip members (whose trailers
-// say little). Reading stops at the first header past a limit; an honest
-// package costs one decompression more.
+// prescanTar checks the archive's headers before anything is written, and
+// refuses it when its entries are too many or its files and directories
+// add up to more than the byte limit or the room on disk: a bomb is
+// refused having written nothing, however it is split into gzip members
+// (whose trailers say little). The headers are those read while the
+// package was downloaded (lim.headers), or else read from the file now —
+// stopping at the first past a limit — which costs an honest package one
+// decompression more.
 func (x *extractor) prescanTar(archive string) error {
-	f, err := os.Open(archive)
-	if err != nil {
-		return fmt.Errorf("selfupdate: %w", err)
+	c := x.newHeaderCheck()
+	th := x.lim.headers
+	if th == nil || th.over {
+		f, err := os.Open(archive)
+		if err != nil {
+			return fmt.Errorf("selfupdate: %w", err)
+		}
+		th = scanTar(f, 2*x.lim.maxEntries, c.add)
+		f.Close()
+		if th.checkErr != nil {
+			return th.checkErr
+		}
+	} else {
+		for _, h := range th.hdrs {
+			if err := c.add(h); err != nil {
+				return err
+			}
+		}
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReaderSize(f, copyBuffer))
+	if th.err != nil {
+		return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), th.err)
+	}
+	if th.over {
+		return fmt.Errorf("selfupdate: %w: more than %d entries", ErrUnsafeArchive, 2*x.lim.maxEntries)
+	}
+	return nil
+}
+
+// A headerCheck applies prescanTar's limits to headers, one at a time.
+type headerCheck struct {
+	x       *extractor
+	entries int
+	total   int64
+	dirs    dirSet
+}
+
+func (x *extractor) newHeaderCheck() *headerCheck { return &headerCheck{x: x, dirs: dirSet{}} }
+
+func (c *headerCheck) add(h archiveHeader) error {
+	x := c.x
+	if h.typeflag == tar.TypeXGlobalHeader {
+		c.entries++
+		return nil
+	}
+	name, err := cleanName(h.name, h.name)
 	if err != nil {
-		return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
+		return err
+	}
+	made := c.dirs.add(name, h.typeflag == tar.TypeDir)
+	c.entries += 1 + made
+	c.total += int64(made) * blockSize
+	if c.entries > x.lim.maxEntries*2 { // each entry and the directories it makes
+		return fmt.Errorf("selfupdate: %w: entry %q: more than %d entries and directories", ErrUnsafeArchive, shortName(h.name), x.lim.maxEntries*2)
+	}
+	if h.typeflag == tar.TypeReg && h.size > 0 {
+		c.total += blockSize + (h.size+blockSize-1)/blockSize*blockSize // as the unpacking charges it
+	}
+	switch {
+	case c.total > x.lim.maxBytes || c.total < 0:
+		return fmt.Errorf("selfupdate: %w: entry %q: the archive's files add up to more than %d bytes", ErrUnsafeArchive, shortName(h.name), x.lim.maxBytes)
+	case x.free >= 0 && c.total > x.free:
+		return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's files and directories add up to %d bytes or more, over the %d free in %s (%d kept free)",
+			ErrNoSpace, shortName(h.name), c.total, x.free, x.dest, unpackReserve)
+	}
+	return nil
+}
+
+// tarHeaders are the headers of a .tar.gz, in order.
+type tarHeaders struct {
+	hdrs     []archiveHeader
+	over     bool  // more headers than were kept
+	err      error // the stream is not a readable .tar.gz
+	checkErr error // what the check refused, which stopped the reading
+}
+
+type archiveHeader struct {
+	name     string
+	typeflag byte
+	size     int64
+}
+
+// scanTar reads a .tar.gz stream and returns its headers, at most limit of
+// them (over says there were more), each passed to check if it is not nil;
+// a check's error stops the reading. It reads all of r in any case (the
+// rest without decompressing it), so that a writer feeding it through a
+// pipe never waits.
+func scanTar(r io.Reader, limit int, check func(archiveHeader) error) *tarHeaders {
+	th := &tarHeaders{}
+	defer io.Copy(io.Discard, r)
+	zr, err := gzip.NewReader(bufio.NewReaderSize(r, copyBuffer))
+	if err != nil {
+		th.err = err
+		return th
 	}
 	tr := tar.NewReader(zr)
-	var entries int
-	var total int64
-	dirs := dirSet{}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return nil
+			return th
 		}
 		if err != nil {
-			return fmt.Errorf("selfupdate: unpack %s: %w", filepath.Base(archive), err)
+			th.err = err
+			return th
 		}
-		if h.Typeflag == tar.TypeXGlobalHeader {
-			entries++
-			continue
+		if len(th.hdrs) >= limit {
+			th.over = true
+			return th
 		}
-		name, err := cleanName(h.Name, h.Name)
-		if err != nil {
-			return err
+		if len(h.Name) > maxNameBytes { // refused by name; the name need not be kept whole
+			h.Name = h.Name[:maxNameBytes+1]
 		}
-		made := dirs.add(name, h.Typeflag == tar.TypeDir)
-		entries += 1 + made
-		total += int64(made) * blockSize
-		if entries > x.lim.maxEntries*2 { // each entry and the directories it makes
-			return fmt.Errorf("selfupdate: %w: entry %q: more than %d entries and directories", ErrUnsafeArchive, shortName(h.Name), x.lim.maxEntries*2)
-		}
-		if h.Typeflag == tar.TypeReg && h.Size > 0 {
-			total += blockSize + (h.Size+blockSize-1)/blockSize*blockSize // as the unpacking charges it
-		}
-		switch {
-		case total > x.lim.maxBytes || total < 0:
-			return fmt.Errorf("selfupdate: %w: entry %q: the archive's files add up to more than %d bytes", ErrUnsafeArchive, shortName(h.Name), x.lim.maxBytes)
-		case x.free >= 0 && total > x.free:
-			return fmt.Errorf("selfupdate: unpack: %w: entry %q: the archive's files and directories add up to %d bytes or more, over the %d free in %s (%d kept free)",
-				ErrNoSpace, shortName(h.Name), total, x.free, x.dest, unpackReserve)
+		ah := archiveHeader{name: h.Name, typeflag: h.Typeflag, size: h.Size}
+		th.hdrs = append(th.hdrs, ah)
+		if check != nil {
+			if err := check(ah); err != nil {
+				th.checkErr = err
+				return th
+			}
 		}
 	}
 }

@@ -87,7 +87,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.Target+"-"+j.File)
 	dctx, cancel := context.WithTimeout(ctx, u.cfg.DownloadTimeout)
-	err := u.downloadPackage(dctx, j.URL, pkg, j.Checksum)
+	headers, err := u.downloadPackage(dctx, j.URL, pkg, j.Checksum)
 	cancel()
 	if err != nil {
 		return abort(ErrorTargetPkgDownload, err)
@@ -103,7 +103,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 		os.Remove(pkg)
 		return abort(ErrorInstallFailed, fmt.Errorf("selfupdate: %w", err))
 	}
-	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes})
+	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes, headers: headers})
 	// The package is not needed any more, whatever the outcome; deleted
 	// before the sync, its pages need not be written at all.
 	os.Remove(pkg)
