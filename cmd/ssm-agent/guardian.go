@@ -161,6 +161,9 @@ const preflightTimeout = 20 * time.Second
 // `ssm-agent version`: one that cannot start at all (another architecture,
 // a broken file) is found before the running core is handed over to it.
 func (gd *guardian) preflight(ctx context.Context, v string) error {
+	if j, err := gd.u.Journal(); err == nil && v == j.Source {
+		return nil // going back to the version that ran: no time to lose
+	}
 	path, err := currentBinary(gd.g.installDir)
 	if err != nil {
 		return err

@@ -29,8 +29,9 @@ import (
 // adopted), waits for it to be healthy, and commits or rolls back. Once a
 // version is healthy the guardian has the core restart its workers on it.
 
-// healthInterval is how often the guardian asks the new core's status.
-const healthInterval = time.Second
+// healthInterval is how often the guardian asks the new core's status: a
+// core that died is seen within it, and the old version started again.
+const healthInterval = 100 * time.Millisecond
 
 // binaryName is the agent's executable in a version directory.
 func binaryName() string {
