@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
@@ -418,13 +420,11 @@ func (p partial) write(obj *Object, offset, maxBytes int64, h hash.Hash, scan *h
 		limit = obj.Size
 	}
 	body := &errReader{r: io.LimitReader(obj.Body, limit-offset+1)}
-	ah := newAsyncHash(h)
-	w := io.MultiWriter(f, ah)
+	consumers := []io.Writer{h}
 	if scan != nil {
-		w = io.MultiWriter(f, ah, scan.w)
+		consumers = append(consumers, scan.pw)
 	}
-	n, err := io.CopyBuffer(w, body, make([]byte, copyBuffer))
-	ah.wait()
+	n, err := fanout(f, body, consumers...)
 	// The package need not reach the disk: a crash means downloading
 	// again (a partial file that lost bytes fails the checksum and is
 	// deleted), and unpacking syncs what it writes.
@@ -469,18 +469,90 @@ func (e *errReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// fanout copies r to w and hands the same bytes, not copied again, to each
+// of the consumers, every one on a goroutine of its own: the bytes are
+// read into one of a few buffers, written to w, and passed on; a buffer is
+// reused once every consumer is done with it, which bounds memory. It
+// returns once the consumers have had everything.
+func fanout(w io.Writer, r io.Reader, consumers ...io.Writer) (int64, error) {
+	const buffers = 6
+	type chunk struct {
+		b    []byte
+		n    int
+		left atomic.Int32
+	}
+	free := make(chan *chunk, buffers)
+	for range buffers {
+		free <- &chunk{b: make([]byte, copyBuffer)}
+	}
+	feeds := make([]chan *chunk, len(consumers))
+	var wg sync.WaitGroup
+	for i, c := range consumers {
+		feeds[i] = make(chan *chunk, buffers)
+		wg.Go(func() {
+			for ch := range feeds[i] {
+				c.Write(ch.b[:ch.n])
+				if ch.left.Add(-1) == 0 {
+					free <- ch
+				}
+			}
+		})
+	}
+	var total int64
+	var err error
+	for err == nil {
+		ch := <-free
+		ch.n, err = fill(r, ch.b)
+		if ch.n > 0 {
+			if _, werr := w.Write(ch.b[:ch.n]); werr != nil {
+				err = werr
+			} else {
+				total += int64(ch.n)
+			}
+		}
+		if ch.n == 0 || len(consumers) == 0 || (err != nil && err != io.EOF) {
+			free <- ch
+			continue
+		}
+		ch.left.Store(int32(len(consumers)))
+		for _, f := range feeds {
+			f <- ch
+		}
+	}
+	for _, f := range feeds {
+		close(f)
+	}
+	wg.Wait()
+	if err == io.EOF {
+		err = nil
+	}
+	return total, err
+}
+
+// fill reads into b until it is full or r ends (io.EOF) or fails.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // A headerScan reads a .tar.gz's headers from the bytes of its download,
 // on goroutines of its own, so that unpacking need not read the file an
 // extra time before it writes anything.
 type headerScan struct {
-	w    *asyncHash // the bytes, handed to the pipe
 	pw   *io.PipeWriter
 	done chan *tarHeaders
 }
 
 func startHeaderScan(limit int, maxBytes int64) *headerScan {
 	pr, pw := io.Pipe()
-	s := &headerScan{w: newAsyncHash(pw), pw: pw, done: make(chan *tarHeaders, 1)}
+	s := &headerScan{pw: pw, done: make(chan *tarHeaders, 1)}
 	// Past the byte limit the rest is not decompressed: a bomb costs
 	// neither disk nor much CPU here; unpacking refuses it by these
 	// headers.
@@ -509,48 +581,7 @@ func (s *headerScan) finish() *tarHeaders {
 	if s == nil {
 		return nil
 	}
-	s.w.wait()
 	s.pw.Close()
 	return <-s.done
 }
 
-// asyncHash feeds a hash (or any writer) from its own goroutine, so that
-// hashing a download overlaps with writing it. Write copies into one of a
-// few buffers, which bounds memory.
-type asyncHash struct {
-	h    io.Writer
-	work chan []byte
-	free chan []byte
-	done chan struct{}
-}
-
-func newAsyncHash(h io.Writer) *asyncHash {
-	a := &asyncHash{h: h, work: make(chan []byte, 4), free: make(chan []byte, 4), done: make(chan struct{})}
-	for range 4 {
-		a.free <- make([]byte, copyBuffer)
-	}
-	go func() {
-		defer close(a.done)
-		for b := range a.work {
-			a.h.Write(b)
-			a.free <- b[:cap(b)]
-		}
-	}()
-	return a
-}
-
-func (a *asyncHash) Write(b []byte) (int, error) {
-	for rest := b; len(rest) > 0; {
-		buf := <-a.free
-		n := copy(buf, rest)
-		a.work <- buf[:n]
-		rest = rest[n:]
-	}
-	return len(b), nil
-}
-
-// wait returns once everything written has been hashed.
-func (a *asyncHash) wait() {
-	close(a.work)
-	<-a.done
-}
