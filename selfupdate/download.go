@@ -584,4 +584,3 @@ func (s *headerScan) finish() *tarHeaders {
 	s.pw.Close()
 	return <-s.done
 }
-
