@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/ssmkit/ssmkit/internal/procid"
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
@@ -142,7 +141,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 
 // guardianOf starts a process that stays alive for the test and returns
 // its identity.
-func guardianOf(t *testing.T) procid.ID {
+func guardianOf(t *testing.T) Process {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "agent.conf"), []byte("unhealthy"), 0o644)
@@ -152,5 +151,5 @@ func guardianOf(t *testing.T) procid.ID {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return procid.Of(cmd.Process.Pid)
+	return processOf(cmd.Process.Pid)
 }

@@ -52,7 +52,7 @@ type Journal struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// Guardian is the process that runs the health gate after the switch,
 	// when it is not the updater's own.
-	Guardian *procid.ID `json:"guardian,omitempty"`
+	Guardian *Process `json:"guardian,omitempty"`
 	// Result is SSM's result string once the update has ended.
 	Result  string    `json:"result,omitempty"`
 	Error   string    `json:"error,omitempty"`
@@ -91,3 +91,22 @@ func (u *Updater) Journal() (Journal, error) { return readJournal(u.journalPath(
 // Finished says whether the journal's update has ended: committed, rolled
 // back or aborted (or there was none).
 func (j Journal) Finished() bool { return j.Phase.finished() }
+
+// A Process names one process instance by pid, start time and boot, so
+// that a pid reused by an unrelated process never matches.
+type Process struct {
+	PID int `json:"pid"`
+	// StartTicks is the start time in clock ticks after boot (Linux);
+	// zero where the platform does not tell.
+	StartTicks uint64 `json:"start_ticks,omitempty"`
+	// BootID identifies the boot (Linux).
+	BootID string `json:"boot_id,omitempty"`
+}
+
+// processOf names the running process pid.
+func processOf(pid int) Process { return Process(procid.Of(pid)) }
+
+// Running reports whether the process still runs (and is no zombie). It
+// is false where start times are not known (off Linux): a journal's
+// guardian is then never taken to be alive.
+func (p Process) Running() bool { return procid.ID(p).Running() }

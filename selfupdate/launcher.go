@@ -36,7 +36,3 @@ func (d *DetachedCommand) Launch(ctx context.Context) (int, error) {
 	go cmd.Wait() // reap it if it ends while this process lives
 	return pid, nil
 }
-
-// CheckNow is Update, for an operator who does not want to wait for the
-// schedule: it checks the manifest now and updates if it says so.
-func (u *Updater) CheckNow(ctx context.Context) (Result, error) { return u.Update(ctx) }

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrLockBusy is returned when another live process holds the update lock.
-var ErrLockBusy = errors.New("selfupdate: another update is in progress")
+var ErrLockBusy = errors.New("another update is in progress")
 
 // The update lock is a lock of the operating system on update.lock
 // (flock on Unix, an unshared handle on Windows), not a file that exists or
@@ -57,9 +57,9 @@ func (l *fileLock) release() {
 func lockBusy(path string) error {
 	var holder procid.ID
 	if b, err := readLockFile(path); err == nil && json.Unmarshal(b, &holder) == nil && holder.PID > 0 {
-		return fmt.Errorf("%w (update lock %s held by pid %d)", ErrLockBusy, path, holder.PID)
+		return fmt.Errorf("selfupdate: %w (update lock %s held by pid %d)", ErrLockBusy, path, holder.PID)
 	}
-	return fmt.Errorf("%w (update lock %s is held)", ErrLockBusy, path)
+	return fmt.Errorf("selfupdate: %w (update lock %s is held)", ErrLockBusy, path)
 }
 
 // lockHeld reports whether some process holds the lock at path now.

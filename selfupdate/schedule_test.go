@@ -4,6 +4,7 @@ package selfupdate
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,8 @@ func TestServeSchedule(t *testing.T) {
 			Current:     manifest.MustParseVersion("1.0.0"),
 			InstallDir:  layout.Dir, StateDir: filepath.Join(dir, "update"),
 			Restarter: fileService{layout}, Health: fileService{layout},
+			Schedule:       Schedule{Days: 2, JitterMin: time.Hour, JitterMax: 2 * time.Hour},
+			HealthInterval: time.Hour,
 			OnResult: func(r Result) {
 				mu.Lock()
 				attempts = append(attempts, time.Since(start))
@@ -49,10 +52,18 @@ func TestServeSchedule(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
-		go func() { u.Serve(ctx, Schedule{Days: 2, JitterMin: time.Hour, JitterMax: 2 * time.Hour}); close(done) }()
+		served := make(chan error, 1)
+		go func() { served <- u.Serve(ctx); close(done) }()
+		time.Sleep(time.Minute)
+		if err := u.Serve(ctx); !errors.Is(err, ErrServing) {
+			t.Errorf("a second Serve = %v, want ErrServing", err)
+		}
 		time.Sleep(5 * 24 * time.Hour)
 		cancel()
 		<-done
+		if err := <-served; !errors.Is(err, context.Canceled) {
+			t.Errorf("Serve = %v, want the context's error", err)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if len(attempts) != 2 && len(attempts) != 3 {
@@ -65,4 +76,25 @@ func TestServeSchedule(t *testing.T) {
 			t.Errorf("second attempt %v after the first, want 2 days + 1h–2h", gap)
 		}
 	})
+}
+
+// TestServeAndNewRefuseWhatCannotWork: a schedule out of range is an error
+// of New, and Serve without what it needs returns at once with one.
+func TestServeAndNewRefuseWhatCannotWork(t *testing.T) {
+	base := Config{Current: manifest.MustParseVersion("1.0.0"), InstallDir: t.TempDir(), StateDir: t.TempDir(),
+		Platform: manifest.Platform{Name: "linux", Arch: "amd64"}}
+	for _, days := range []int{-1, 8, 30} {
+		cfg := base
+		cfg.Schedule.Days = days
+		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Schedule.Days") {
+			t.Errorf("Schedule.Days %d: New = %v", days, err)
+		}
+	}
+	u, err := New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Serve(t.Context()); err == nil || !strings.Contains(err.Error(), "Config.Restarter") {
+		t.Errorf("Serve without a Restarter = %v", err)
+	}
 }

@@ -20,10 +20,10 @@ import (
 
 // ErrNotModified is returned by a Source when the object still has the
 // ETag the caller gave.
-var ErrNotModified = errors.New("selfupdate: not modified")
+var ErrNotModified = errors.New("not modified")
 
 // ErrNotFound is wrapped by a Source's error for an object that is not there.
-var ErrNotFound = errors.New("selfupdate: not found")
+var ErrNotFound = errors.New("not found")
 
 // A Source fetches manifests, signatures and packages by URL.
 type Source interface {
@@ -320,7 +320,7 @@ func readAll(ctx context.Context, src Source, rawURL string, req Request, limit 
 
 // ErrURLRefused is wrapped by the error about a URL, or a redirect, that
 // breaks the URL rule (see GuardClient).
-var ErrURLRefused = errors.New("selfupdate: URL refused")
+var ErrURLRefused = errors.New("URL refused")
 
 // A URLError is a URL or a redirect refused by the URL rule. It wraps
 // ErrURLRefused.

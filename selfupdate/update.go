@@ -9,18 +9,17 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ssmkit/ssmkit/internal/procid"
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
 // ErrGuardianActive is returned by Recover while a live guardian is
 // finishing an update (one it has just launched included).
-var ErrGuardianActive = errors.New("selfupdate: a guardian is finishing the update")
+var ErrGuardianActive = errors.New("a guardian is finishing the update")
 
 // ErrNotRunning is wrapped by a HealthChecker's error when the version it
 // checks cannot become healthy any more — its process is gone: the gate
 // then stops waiting for the deadline and rolls back at once.
-var ErrNotRunning = errors.New("selfupdate: the version is not running")
+var ErrNotRunning = errors.New("the version is not running")
 
 // Update checks the manifest and, when it says the running version is
 // deprecated, updates: download and verify the target, unpack it safely,
@@ -34,11 +33,11 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 		return src, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
 	}
 	if err := u.ensureDirs(); err != nil {
-		return u.fail(src, "", ErrorInitializationFailed, err)
+		return u.fail(src, "", FailureInitialization, err)
 	}
 	lk, err := acquireLock(u.lockPath())
 	if err != nil {
-		return u.fail(src, "", ErrorUpdaterLockBusy, err)
+		return u.fail(src, "", FailureLockBusy, err)
 	}
 	defer lk.release()
 	if j, err := readJournal(u.journalPath()); err != nil || !j.Phase.finished() {
@@ -47,13 +46,13 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 		}
 	}
 	if err := u.adopt(); err != nil {
-		return u.fail(src, "", ErrorInitializationFailed, err)
+		return u.fail(src, "", FailureInitialization, err)
 	}
 	plan, err := u.check(ctx, true)
 	if err != nil {
-		code := ErrorDownloadManifest
+		code := FailureDownloadManifest
 		if errors.Is(err, manifest.ErrVersionNotFound) {
-			code = ErrorVersionNotFoundInManifest
+			code = FailureVersionNotFound
 		}
 		return u.fail(src, "", code, err)
 	}
@@ -73,9 +72,9 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 // install runs an update from the download to the switch, then the gate.
 func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	r := Result{Source: j.Source, Target: j.Target}
-	abort := func(code string, err error) (Result, error) {
+	abort := func(code Failure, err error) (Result, error) {
 		j.Phase, j.Error = PhaseAborted, err.Error()
-		j.Result = resultCode(StateFailed, "", code, j.Target)
+		j.Result = resultCode(stateFailed, "", code, j.Target)
 		os.RemoveAll(u.stagingDir(j.Target))
 		if werr := writeJournal(u.journalPath(), j); werr != nil {
 			err = errors.Join(err, werr)
@@ -83,46 +82,46 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 		return u.fail(r, "", code, err)
 	}
 	if err := u.advance(&j, PhaseDownloading); err != nil {
-		return u.fail(r, "", ErrorInitializationFailed, err)
+		return u.fail(r, "", FailureInitialization, err)
 	}
 	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.Target+"-"+j.File)
 	dctx, cancel := context.WithTimeout(ctx, u.cfg.DownloadTimeout)
 	headers, err := u.downloadPackage(dctx, j.URL, pkg, j.Checksum)
 	cancel()
 	if err != nil {
-		return abort(ErrorTargetPkgDownload, err)
+		return abort(FailurePackageDownload, err)
 	}
 	step("downloaded")
 	step("verified") // the download checks the SHA-256 as it goes
 	if err := u.advance(&j, PhaseUnpacking); err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	staging := u.stagingDir(j.Target)
 	os.RemoveAll(staging)
 	if err := u.layout.makeVersionsDir(); err != nil {
 		os.Remove(pkg)
-		return abort(ErrorInstallFailed, fmt.Errorf("selfupdate: %w", err))
+		return abort(FailureInstall, fmt.Errorf("selfupdate: %w", err))
 	}
 	x, err := extract(pkg, staging, unpackLimits{maxEntries: u.cfg.MaxEntries, maxBytes: u.cfg.MaxUnpackedBytes, headers: headers})
 	// The package is not needed any more, whatever the outcome; deleted
 	// before the sync, its pages need not be written at all.
 	os.Remove(pkg)
 	if err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	if err := x.sync(); err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	step("unpacked")
 	if err := u.advance(&j, PhaseStaging); err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	if err := u.layout.commitStaging(staging, Completion{Version: j.Target, Checksum: j.Checksum, Installed: u.cfg.Now()}); err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	step("staged")
 	if err := u.advance(&j, PhaseSwitching); err != nil {
-		return abort(ErrorInstallFailed, err)
+		return abort(FailureInstall, err)
 	}
 	if err := u.layout.Switch(j.Target); err != nil {
 		return u.rollback(ctx, j, err)
@@ -163,7 +162,7 @@ func (u *Updater) launchGuardian(ctx context.Context, j *Journal) error {
 	if err != nil {
 		return fmt.Errorf("selfupdate: launch guardian: %w", err)
 	}
-	g := procid.Of(pid)
+	g := processOf(pid)
 	j.Guardian = &g
 	step("launched")
 	return writeJournal(u.journalPath(), *j)
@@ -204,7 +203,7 @@ func (u *Updater) RunGuardian(ctx context.Context) (Result, error) {
 	if !j.Phase.switched() && j.Phase != PhaseRollingBack {
 		return Result{}, fmt.Errorf("selfupdate: guardian: no update to finish: the journal is in phase %q", j.Phase)
 	}
-	self := procid.Self()
+	self := processOf(os.Getpid())
 	j.Guardian = &self
 	if j.Phase == PhaseRollingBack {
 		return u.rollback(ctx, j, errors.New(j.Error))
@@ -252,7 +251,7 @@ func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
 		return u.rollback(ctx, j, err)
 	}
 	j.Phase, j.Error = PhaseCommitted, ""
-	j.Result = resultCode(StateSucceeded, "", "", j.Target)
+	j.Result = resultCode(stateSucceeded, "", "", j.Target)
 	if err := writeJournal(u.journalPath(), j); err != nil {
 		return u.rollback(ctx, j, err)
 	}
@@ -302,26 +301,26 @@ func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result,
 	}
 	if cur, err := u.layout.Current(); err != nil || cur != j.Source {
 		if err := u.layout.Switch(j.Source); err != nil {
-			return u.fail(r, "InstallRollback", ErrorCannotStartService, errors.Join(cause, err))
+			return u.fail(r, "InstallRollback", FailureCannotStartService, errors.Join(cause, err))
 		}
 	}
 	step("rolling-back")
-	code := ErrorInstallFailed
+	code := FailureInstall
 	err := u.cfg.Restarter.Restart(ctx, j.Source)
 	if err == nil {
 		err = u.waitHealthy(ctx, j.Source, u.cfg.Now().Add(u.cfg.HealthTimeout))
 	}
 	if err != nil {
-		code = ErrorCannotStartService
+		code = FailureCannotStartService
 		cause = errors.Join(cause, fmt.Errorf("selfupdate: rollback to %s: %w", j.Source, err))
 	}
 	j.Phase = PhaseRolledBack
-	j.Result = resultCode(StateFailed, "InstallRollback", code, j.Target)
+	j.Result = resultCode(stateFailed, "InstallRollback", code, j.Target)
 	if err := writeJournal(u.journalPath(), j); err != nil {
 		cause = errors.Join(cause, err)
 	}
 	u.layout.prune(j.Source)
-	r.Code, r.Err = j.Result, cause
+	r.Code, r.Err, r.Failure, r.RolledBack = j.Result, cause, code, true
 	u.report(r)
 	return r, cause
 }
@@ -362,7 +361,7 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 	}
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
 		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
-			return Result{}, ErrGuardianActive
+			return Result{}, fmt.Errorf("selfupdate: %w", ErrGuardianActive)
 		}
 	}
 	if j.Phase == PhaseSwitching {
@@ -373,19 +372,19 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
 		if u.cfg.Launcher != nil {
 			if err := u.launchGuardian(ctx, &j); err == nil {
-				return Result{}, ErrGuardianActive
+				return Result{}, fmt.Errorf("selfupdate: %w", ErrGuardianActive)
 			}
 		}
 		return u.rollback(ctx, j, errors.New("selfupdate: interrupted before the new version proved healthy"))
 	}
 	// Before the switch: the old version still runs.
 	j.Phase, j.Error = PhaseAborted, "interrupted"
-	j.Result = resultCode(StateFailed, "", ErrorInstallFailed, j.Target)
+	j.Result = resultCode(stateFailed, "", FailureInstall, j.Target)
 	os.RemoveAll(u.stagingDir(j.Target))
 	if err := writeJournal(u.journalPath(), j); err != nil {
 		return Result{}, err
 	}
-	r := Result{Code: j.Result, Source: j.Source, Target: j.Target, Err: errors.New("selfupdate: interrupted before the switch")}
+	r := Result{Code: j.Result, Failure: FailureInstall, Source: j.Source, Target: j.Target, Err: errors.New("selfupdate: interrupted before the switch")}
 	u.report(r)
 	return r, u.ensureCurrent()
 }
@@ -404,8 +403,9 @@ func (u *Updater) ensureCurrent() error {
 }
 
 // fail reports a failed attempt and returns it.
-func (u *Updater) fail(r Result, sub, code string, err error) (Result, error) {
-	r.Code, r.Err = resultCode(StateFailed, sub, code, r.Target), err
+func (u *Updater) fail(r Result, sub string, code Failure, err error) (Result, error) {
+	r.Code, r.Err = resultCode(stateFailed, sub, code, r.Target), err
+	r.Failure, r.RolledBack = code, sub != ""
 	u.report(r)
 	return r, err
 }
@@ -418,35 +418,75 @@ func (u *Updater) report(r Result) {
 
 // A Schedule says when Serve checks for updates.
 type Schedule struct {
-	// Days between checks, like SelfUpdateScheduleDay: 1 to 7, default 7.
+	// Days between checks, like SelfUpdateScheduleDay: 1 to 7; 0 means
+	// DefaultScheduleDays.
 	Days int
 	// JitterMin and JitterMax bound the random delay of the first check
-	// and the random time added to every later one; defaults 30 min and
-	// 12.5 h, like the SSM Agent.
+	// and the random time added to every later one; 0 means
+	// DefaultJitterMin and DefaultJitterMax, like the SSM Agent.
 	JitterMin, JitterMax time.Duration
 }
 
-// Serve recovers an interrupted update, then checks for updates on the
-// schedule until ctx ends. A failed attempt waits for the next check; it
-// is not retried in a loop.
-func (u *Updater) Serve(ctx context.Context, s Schedule) error {
-	if s.Days < 1 || s.Days > 7 {
-		s.Days = 7
+// Defaults of Schedule.
+const (
+	DefaultScheduleDays = 7
+	DefaultJitterMin    = 30 * time.Minute
+	DefaultJitterMax    = 12*time.Hour + 30*time.Minute
+)
+
+// ErrServing is returned by a second Serve while one runs.
+var ErrServing = errors.New("Serve is already running")
+
+// Serve keeps the agent updated until ctx ends, then returns ctx's error:
+// it recovers an interrupted update, checks for updates on
+// Config.Schedule, and every HealthInterval makes sure an unproven update
+// has a live guardian (Recover). A failed attempt waits for the next check;
+// it is not retried in a loop. Every outcome goes to OnResult and every
+// other error to OnError. It needs Config.Restarter, Health and
+// ManifestURL.
+func (u *Updater) Serve(ctx context.Context) error {
+	switch {
+	case u.cfg.Restarter == nil || u.cfg.Health == nil:
+		return errors.New("selfupdate: Serve needs Config.Restarter and Config.Health")
+	case u.cfg.ManifestURL == "":
+		return errors.New("selfupdate: Serve needs Config.ManifestURL")
 	}
-	setDefault(&s.JitterMin, 30*time.Minute)
-	setDefault(&s.JitterMax, 12*time.Hour+30*time.Minute)
-	s.JitterMax = max(s.JitterMax, s.JitterMin)
+	if !u.serving.CompareAndSwap(false, true) {
+		return fmt.Errorf("selfupdate: %w", ErrServing)
+	}
+	defer u.serving.Store(false)
+	s := u.cfg.Schedule
 	jitter := func() time.Duration { return s.JitterMin + rand.N(s.JitterMax-s.JitterMin+1) }
-	u.Recover(ctx)
-	t := time.NewTimer(jitter())
-	defer t.Stop()
+	u.recoverQuietly(ctx)
+	next := time.NewTimer(jitter())
+	defer next.Stop()
+	guard := time.NewTicker(u.cfg.HealthInterval)
+	defer guard.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			u.Update(ctx)
-			t.Reset(time.Duration(s.Days)*24*time.Hour + jitter())
+			return ctx.Err()
+		case <-guard.C:
+			u.recoverQuietly(ctx)
+		case <-next.C:
+			if _, err := u.Update(ctx); err != nil && !errors.Is(err, ErrGuardianActive) {
+				u.reportError(err) // results went to OnResult; this is for the log
+			}
+			next.Reset(time.Duration(s.Days)*24*time.Hour + jitter())
 		}
+	}
+}
+
+// recoverQuietly runs Recover, telling OnError what is not the normal
+// course of an update (a guardian at work, the lock held by one).
+func (u *Updater) recoverQuietly(ctx context.Context) {
+	if _, err := u.Recover(ctx); err != nil && !errors.Is(err, ErrGuardianActive) && !errors.Is(err, ErrLockBusy) && ctx.Err() == nil {
+		u.reportError(err)
+	}
+}
+
+func (u *Updater) reportError(err error) {
+	if u.cfg.OnError != nil {
+		u.cfg.OnError(err)
 	}
 }

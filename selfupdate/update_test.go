@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 func TestUpdateSucceeds(t *testing.T) {
@@ -140,7 +141,7 @@ func TestSignedManifest(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	rels := []offer{{version: "1.0.0", status: "Deprecated", conf: "ok"}, {version: "2.0.0", status: "Active", conf: "ok"}}
 	sign := func(s *setup, m []byte) {
-		sig, err := Sign(m, priv)
+		sig, err := signing.Sign(m, priv)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,34 +167,34 @@ func TestSignedManifest(t *testing.T) {
 	// Signed by a key that is not configured.
 	s.cfg.PublicKeys = []ed25519.PublicKey{otherPub}
 	sign(s, s.repo.publish(t, `"ManifestVersion":7,"Expires":"`+future+`",`, rels...))
-	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrBadSignature) {
+	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, signing.ErrBadSignature) {
 		t.Errorf("wrong key: %v", err)
 	}
 	// No signature at all, and a manifest changed after signing.
 	s.cfg.PublicKeys = []ed25519.PublicKey{pub}
 	s.repo.put("/ssm-agent-manifest.json.sig", []byte("not a signature"))
-	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrBadSignature) {
+	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, signing.ErrBadSignature) {
 		t.Errorf("garbage signature: %v", err)
 	}
 	m := s.repo.publish(t, `"ManifestVersion":8,"Expires":"`+future+`",`, rels...)
 	sign(s, m)
 	s.repo.put("/ssm-agent-manifest.json", []byte(strings.Replace(string(m), `"Active"`, `"Deprecated"`, 1)))
 	r, err := s.updater(t).Update(context.Background())
-	if !errors.Is(err, ErrBadSignature) || r.Code != "UpdateFailed_SelfUpdate_ErrorDownloadManifest" {
+	if !errors.Is(err, signing.ErrBadSignature) || r.Code != "UpdateFailed_SelfUpdate_ErrorDownloadManifest" {
 		t.Errorf("tampered manifest: %+v, %v", r, err)
 	}
 }
 
 func testKeys(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
-	privPEM, pubPEM, err := GenerateKey()
+	privPEM, pubPEM, err := signing.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := ParsePrivateKey(privPEM)
+	priv, err := signing.ParsePrivateKey(privPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ParsePublicKey(pubPEM)
+	pub, err := signing.ParsePublicKey(pubPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +203,10 @@ func testKeys(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 
 func TestSignNeedsTrustFields(t *testing.T) {
 	priv, _ := testKeys(t)
-	if _, err := Sign([]byte(`{"SchemaVersion":"1.0"}`), priv); err == nil {
+	if _, err := signing.Sign([]byte(`{"SchemaVersion":"1.0"}`), priv); err == nil {
 		t.Error("signed a manifest without ManifestVersion and Expires")
 	}
-	if _, err := ParsePublicKey([]byte("junk")); err == nil {
+	if _, err := signing.ParsePublicKey([]byte("junk")); err == nil {
 		t.Error("parsed a junk public key")
 	}
 }
@@ -277,7 +278,7 @@ func TestCheckWritesNothing(t *testing.T) {
 	s.cfg.PublicKeys = []ed25519.PublicKey{pub}
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	m := s.repo.publish(t, `"ManifestVersion":7,"Expires":"`+future+`",`, offer{version: "1.0.0", status: "Deprecated", conf: "ok"}, offer{version: "2.0.0", status: "Active", conf: "ok"})
-	sig, err := Sign(m, priv)
+	sig, err := signing.Sign(m, priv)
 	if err != nil {
 		t.Fatal(err)
 	}

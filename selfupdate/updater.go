@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 // A Restarter restarts the service into a version: the one current now
@@ -109,6 +111,11 @@ type Config struct {
 	FreeSpace SpaceRule
 	// OnResult is told every update's outcome.
 	OnResult func(Result)
+	// OnError, when set, is told what Serve meets that is no update's
+	// result: a Recover that fails, an update that could not start.
+	OnError func(error)
+	// Schedule says when Serve checks for updates.
+	Schedule Schedule
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -116,8 +123,9 @@ type Config struct {
 // An Updater updates the running agent when the manifest says its version
 // is deprecated, crash-safely and with rollback.
 type Updater struct {
-	cfg    Config
-	layout Layout
+	cfg     Config
+	layout  Layout
+	serving atomic.Bool
 }
 
 // New checks cfg and returns an Updater. It starts nothing.
@@ -145,6 +153,19 @@ func New(cfg Config) (*Updater, error) {
 		if cfg.Platform.Arch == "" {
 			cfg.Platform.Arch = p.Arch
 		}
+	}
+	s := &cfg.Schedule
+	switch {
+	case s.Days < 0 || s.Days > 7:
+		return nil, fmt.Errorf("selfupdate: Config.Schedule.Days %d: want 1 to 7 (0: %d)", s.Days, DefaultScheduleDays)
+	case s.JitterMin < 0 || s.JitterMax < 0:
+		return nil, errors.New("selfupdate: Config.Schedule jitter must not be negative")
+	}
+	setDefault(&s.Days, DefaultScheduleDays)
+	setDefault(&s.JitterMin, DefaultJitterMin)
+	setDefault(&s.JitterMax, DefaultJitterMax)
+	if s.JitterMax < s.JitterMin {
+		return nil, fmt.Errorf("selfupdate: Config.Schedule.JitterMax %s is below JitterMin %s", s.JitterMax, s.JitterMin)
 	}
 	setDefault(&cfg.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&cfg.HealthInterval, DefaultHealthInterval)
@@ -261,7 +282,7 @@ func (u *Updater) fetchManifest(ctx context.Context, persist bool) (*manifest.Ma
 	if len(u.cfg.PublicKeys) > 0 {
 		sig, _, err := readAll(ctx, u.cfg.Source, u.cfg.ManifestURL+".sig", Request{}, 4096, time.Minute)
 		if err != nil {
-			return nil, fmt.Errorf("selfupdate: %w: signature %s.sig: %w", ErrBadSignature, u.cfg.ManifestURL, err)
+			return nil, fmt.Errorf("selfupdate: %w: signature %s.sig: %w", signing.ErrBadSignature, u.cfg.ManifestURL, err)
 		}
 		st, err := loadTrust(u.trustPath())
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/ssmkit/ssmkit/manifest"
-	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 const keygenSynopsis = `[--out NAME]
@@ -25,7 +25,7 @@ func runKeygen(s streams, g *globals, args []string) int {
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}
-	priv, pub, err := selfupdate.GenerateKey()
+	priv, pub, err := signing.GenerateKey()
 	if err != nil {
 		return failure(s, name, err)
 	}
@@ -93,7 +93,7 @@ func runManifestSign(s streams, g *globals, args []string) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	key, err := selfupdate.ParsePrivateKey(keyPEM)
+	key, err := signing.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return failure(s, name, fmt.Errorf("%s: %w", *keyPath, err))
 	}
@@ -104,7 +104,7 @@ func runManifestSign(s streams, g *globals, args []string) int {
 	if _, err := parseManifestBytes(data); err != nil {
 		return failure(s, name, fmt.Errorf("%s: %w", *manifestPath, err))
 	}
-	sig, err := selfupdate.Sign(data, key)
+	sig, err := signing.Sign(data, key)
 	if err != nil {
 		return failure(s, name, fmt.Errorf("%s: %w", *manifestPath, err))
 	}

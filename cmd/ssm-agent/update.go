@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 const updateSynopsis = `--check | --now [--manifest-url URL] [flags]
@@ -95,7 +96,7 @@ func runUpdate(s streams, g *globals, args []string) int {
 		b, err := os.ReadFile(k)
 		if err == nil {
 			var pub ed25519.PublicKey
-			if pub, err = selfupdate.ParsePublicKey(b); err == nil {
+			if pub, err = signing.ParsePublicKey(b); err == nil {
 				pubs = append(pubs, pub)
 				continue
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 // Self-update in the reference agent. The core's updater downloads,
@@ -121,7 +122,7 @@ func publicKeys(entries []string) ([]ed25519.PublicKey, error) {
 			}
 			data = b
 		}
-		k, err := selfupdate.ParsePublicKey(data)
+		k, err := signing.ParsePublicKey(data)
 		if err != nil {
 			return nil, fmt.Errorf("SelfUpdate.PublicKeys[%d]: %w", i, err)
 		}
@@ -140,6 +141,7 @@ func (c *core) newUpdater() (*selfupdate.Updater, error) {
 	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
 	cfg.OnResult = c.onResult
 	cfg.Launcher = c.guardianLauncher()
+	cfg.HealthInterval = guardInterval
 	return selfupdate.New(cfg)
 }
 
@@ -241,6 +243,9 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	cfg.OnResult = c.onResult
 	// The guardian is the source version's binary, which the update keeps.
 	cfg.Launcher = c.guardianLauncher()
+	cfg.Schedule = selfupdate.Schedule{Days: c.cfg.Agent.SelfUpdateScheduleDay}
+	cfg.HealthInterval = guardInterval // the core's own checks; the guardian's are faster
+	cfg.OnError = func(err error) { c.log.Warn("self-update", "err", err) }
 	// The running binary is adopted into the layout before the first
 	// update, under the update's lock and only with no update under way.
 	cfg.Adopt = map[string]string{binaryName(): c.self}
@@ -446,5 +451,7 @@ func (c *core) serveUpdates(ctx context.Context) {
 		}
 		return
 	}
-	u.Serve(ctx, selfupdate.Schedule{Days: c.cfg.Agent.SelfUpdateScheduleDay})
+	if err := u.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		c.log.Warn("scheduled self-update stopped", "err", err)
+	}
 }
