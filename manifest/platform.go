@@ -64,13 +64,31 @@ const (
 	osReleaseFallbackPath = "/usr/lib/os-release"
 )
 
-// DetectPlatform returns the platform of the running host: windows on
-// Windows, darwin on macOS, and on Linux the platform its os-release file
-// names (see LinuxPlatform). osRelease is the path of that file; empty means
-// /etc/os-release, or /usr/lib/os-release if that does not exist. A Linux
-// without an os-release file is PlatformLinux.
+// DetectPlatform returns the platform of the running host as SSM's
+// manifest names it: windows on Windows, darwin on macOS, and on Linux the
+// platform its os-release file names (see LinuxPlatform) — which follows
+// SSM's convention that Ubuntu, Debian and their derivatives are "ubuntu",
+// every other Linux "linux". osRelease is the path of that file; empty
+// means /etc/os-release, or /usr/lib/os-release if that does not exist. A
+// Linux without an os-release file is PlatformLinux.
+//
+// A distribution of one's own that ships a single Linux package (say
+// myagent-linux-amd64.tar.gz for every distribution) wants OSPlatform
+// instead, which never says "ubuntu".
 func DetectPlatform(osRelease string) (Platform, error) {
 	return detectPlatform(runtime.GOOS, runtime.GOARCH, osRelease)
+}
+
+// OSPlatform returns the platform named by the operating system alone:
+// PlatformLinux on every Linux, PlatformDarwin, PlatformWindows, with the
+// running architecture. Use it where a manifest has one file per operating
+// system, not SSM's per-distribution ones.
+func OSPlatform() Platform {
+	name := runtime.GOOS
+	if name == "android" {
+		name = PlatformLinux
+	}
+	return Platform{Name: name, Arch: runtime.GOARCH}
 }
 
 func detectPlatform(goos, goarch, osRelease string) (Platform, error) {

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -177,5 +178,28 @@ ID=ubuntu2
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParseOSRelease(%.20q) error = %v, want %q", in, err, msg)
 		}
+	}
+}
+
+// TestOSPlatformOnDebian: an agent of one's own on Debian, with one Linux
+// package, finds it by OSPlatform, where DetectPlatform follows SSM and says
+// ubuntu.
+func TestOSPlatformOnDebian(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	osRelease := filepath.Join(t.TempDir(), "os-release")
+	os.WriteFile(osRelease, []byte("ID=debian\nVERSION_ID=12\n"), 0o644)
+	if p, err := DetectPlatform(osRelease); err != nil || p.Name != PlatformUbuntu {
+		t.Errorf("DetectPlatform on Debian = %v, %v; want SSM's ubuntu", p, err)
+	}
+	m, err := Parse(strings.NewReader(`{"SchemaVersion":"1.0","UriFormat":"https://example.com/{FileName}","Packages":[{"Name":"myagent","Files":[
+		{"Name":"myagent-linux-` + runtime.GOARCH + `.tar.gz","AvailableVersions":[{"Version":"1.0.0","CheckSum":"` + strings.Repeat("a", 64) + `","Status":"Deprecated"},{"Version":"1.1.0","CheckSum":"` + strings.Repeat("b", 64) + `","Status":"Active"}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := m.Decide(Query{Package: "myagent", Platform: OSPlatform(), Current: MustParseVersion("1.0.0")})
+	if err != nil || d.Action != ActionUpdate || d.Target.Version.String() != "1.1.0" {
+		t.Errorf("Decide with OSPlatform = %+v, %v", d, err)
 	}
 }
