@@ -67,9 +67,12 @@ type Config struct {
 	ManifestURL string
 	// Source fetches by URL; default DefaultSources().
 	Source Source
-	// Package is the manifest package; default amazon-ssm-agent.
+	// Package is the manifest package; default amazon-ssm-agent (SSM's:
+	// set your own).
 	Package string
-	// Platform selects the file; default the running host's.
+	// Platform selects the file; default manifest.DetectPlatform's, in
+	// SSM's names (ubuntu for Debian and its derivatives); a manifest with
+	// one Linux file wants manifest.OSPlatform().
 	Platform manifest.Platform
 	// Region fills {Region} in the manifest's URI format.
 	Region string
