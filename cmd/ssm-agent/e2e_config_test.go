@@ -68,3 +68,25 @@ func TestAgentConfigAgreesWithCore(t *testing.T) {
 		})
 	}
 }
+
+// TestAgentRelativeDirs: directories given relative to the working
+// directory work; the core, its worker and its guardians get them
+// absolute.
+func TestAgentRelativeDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(agentBinary(t, "3.1.0.0"), "--data-dir", "d", "--log-dir", "l", "--install-dir", "i")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !controlAnswers(filepath.Join(dir, "d")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the core with relative directories does not answer")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the socket, bounded by the deadline
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -77,10 +78,29 @@ type globals struct {
 
 // addGlobalFlags registers the global flags on fs, writing into g.
 func addGlobalFlags(fs *flag.FlagSet, g *globals) {
-	fs.StringVar(&g.config, "config", g.config, "the configuration `PATH` (default: "+rootConfigFile+" if it exists, else built-in defaults)")
-	fs.StringVar(&g.dataDir, "data-dir", g.dataDir, "the data `DIR`ectory: spool, state, sockets")
-	fs.StringVar(&g.logDir, "log-dir", g.logDir, "the log `DIR`ectory: audit files, worker output")
-	fs.StringVar(&g.installDir, "install-dir", g.installDir, "the install `DIR`ectory: versions/ and current")
+	fs.Var((*absPath)(&g.config), "config", "the configuration `PATH` (default: "+rootConfigFile+" if it exists, else built-in defaults)")
+	fs.Var((*absPath)(&g.dataDir), "data-dir", "the data `DIR`ectory: spool, state, sockets")
+	fs.Var((*absPath)(&g.logDir), "log-dir", "the log `DIR`ectory: audit files, worker output")
+	fs.Var((*absPath)(&g.installDir), "install-dir", "the install `DIR`ectory: versions/ and current")
+}
+
+// absPath is a path flag made absolute as it is set: the core hands its
+// directories to workers, guardians and the versions it execs, which may
+// not share its working directory.
+type absPath string
+
+func (p *absPath) String() string { return string(*p) }
+
+func (p *absPath) Set(v string) error {
+	if v == "" {
+		return errors.New("empty path")
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return err
+	}
+	*p = absPath(abs)
+	return nil
 }
 
 // run executes the command line args and returns the exit status.
