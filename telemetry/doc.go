@@ -11,7 +11,7 @@
 //	if err != nil { … }
 //	go p.Serve(ctx)
 //	defer p.Close(shutdownCtx) // stops Serve, then delivers what it can
-//	err = p.Record(ctx, telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart})
+//	err = p.Record(ctx, telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart})
 //
 // What it guarantees:
 //

@@ -1,6 +1,6 @@
 // Package awschannel sends the SSM Agent's audit telemetry messages to an
 // HTTPS endpoint the user configures: a JSON POST signed with AWS Signature
-// Version 4, for telemetry.SSMChannel's Sender.
+// Version 4, for ssm.Channel's Sender.
 package awschannel
 
 import (
@@ -20,6 +20,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // DefaultService is the signing name used when Sender.Service is empty.
@@ -43,16 +44,16 @@ type Sender struct {
 	Now func() time.Time
 }
 
-var _ telemetry.Sender = (*Sender)(nil)
+var _ ssm.Sender = (*Sender)(nil)
 
 var defaultClient = &http.Client{Timeout: 30 * time.Second}
 
 type body struct {
-	Messages []telemetry.Message `json:"Messages"`
+	Messages []ssm.Message `json:"Messages"`
 }
 
 // Send posts the messages.
-func (s *Sender) Send(ctx context.Context, msgs []telemetry.Message) error {
+func (s *Sender) Send(ctx context.Context, msgs []ssm.Message) error {
 	if s.Endpoint == "" {
 		return fmt.Errorf("aws channel: %w: no endpoint", telemetry.ErrNotConfigured)
 	}
