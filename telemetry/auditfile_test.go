@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -172,31 +171,6 @@ func TestAuditFilesErrors(t *testing.T) {
 	if _, err := (&AuditFiles{Dir: t.TempDir()}).Send(ctx, []Event{{Type: "t", Name: "n"}}); err == nil {
 		t.Error("Send on a cancelled context succeeded")
 	}
-}
-
-func ExampleAuditFiles() {
-	dir, _ := os.MkdirTemp("", "audits")
-	defer os.RemoveAll(dir)
-	spool, _ := os.MkdirTemp("", "spool")
-	defer os.RemoveAll(spool)
-
-	p, err := Open(Config{Dir: spool, AgentVersion: "3.0.151.0",
-		Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: dir, Location: time.UTC}}}})
-	if err != nil {
-		panic(err)
-	}
-	ctx := context.Background()
-	at := time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC)
-	p.Record(ctx, Event{Type: typeAgentTelemetry, Name: nameAgentStart, Time: at})
-	p.Record(ctx, Event{Type: typeAgentTelemetry, Name: nameWorkerStart, Time: at.Add(time.Second)})
-	p.Close(ctx) // delivers what is pending
-
-	b, _ := os.ReadFile(filepath.Join(dir, "amazon-ssm-agent-audit-2026-11-25"))
-	fmt.Print(string(b))
-	// Output:
-	// SchemaVersion=1
-	// agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03
-	// agent_telemetry ssm-agent-worker.start 3.0.151.0 10:15:04
 }
 
 // TestAuditFilesCaps: a day's file stops at MaxDayBytes and its last line

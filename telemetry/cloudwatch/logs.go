@@ -1,8 +1,3 @@
-// Package cloudwatch holds the telemetry sinks that deliver to the
-// customer's CloudWatch: Metrics (PutMetricData, as the SSM Agent does with
-// TelemetryMetricsToCloudWatch) and Logs (PutLogEvents, one JSON line per
-// event). They use the aws-sdk-go-v2 clients the caller configures, and
-// keep to the service's limits so that every call can succeed.
 package cloudwatch
 
 import (
