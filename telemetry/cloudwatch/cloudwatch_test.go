@@ -282,3 +282,50 @@ func TestConformance(t *testing.T) {
 		})
 	})
 }
+
+// TestValidate: names and values the service would refuse are errors that
+// name the field, from Validate, Send and Open; empty names are a sink not
+// yet configured.
+func TestValidate(t *testing.T) {
+	s := fake(t)
+	logs := func(l Logs) *Logs { l.Client = cloudwatchlogs.NewFromConfig(s.Config()); return &l }
+	metrics := func(m Metrics) *Metrics { m.Client = cloudwatch.NewFromConfig(s.Config()); return &m }
+	for _, tt := range []struct {
+		sink interface {
+			telemetry.Sink
+			Validate() error
+		}
+		want string
+	}{
+		{logs(Logs{Group: "bad group", Stream: "s"}), "Logs.Group"},
+		{logs(Logs{Group: strings.Repeat("g", 513), Stream: "s"}), "Logs.Group"},
+		{logs(Logs{Group: "g", Stream: "a:b"}), "Logs.Stream"},
+		{logs(Logs{Group: "g", Stream: strings.Repeat("s", 513)}), "Logs.Stream"},
+		{logs(Logs{Group: "g", Stream: "s", RetentionDays: 2}), "Logs.RetentionDays is 2"},
+		{logs(Logs{Group: "g", Stream: "s", RetentionDays: -1}), "Logs.RetentionDays is -1"},
+		{metrics(Metrics{Namespace: "AWS/EC2"}), "Metrics.Namespace"},
+		{metrics(Metrics{Namespace: strings.Repeat("n", 256)}), "Metrics.Namespace"},
+		{metrics(Metrics{InstanceID: "i-\n"}), "Metrics.InstanceID"},
+	} {
+		if err := tt.sink.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.sink, err, tt.want)
+		}
+		if _, err := tt.sink.Send(context.Background(), []telemetry.Event{event(1, time.Now())}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Send with %+v = %v, want %q", tt.sink, err, tt.want)
+		}
+		_, err := telemetry.Open(telemetry.Config{Dir: t.TempDir(), Sinks: []telemetry.SinkConfig{{Sink: tt.sink}}})
+		if err == nil || !strings.Contains(err.Error(), "): "+tt.want) {
+			t.Errorf("Open with %+v = %v, want %q", tt.sink, err, tt.want)
+		}
+	}
+	for _, ok := range []interface{ Validate() error }{
+		&Logs{}, &Logs{Group: "/aws/ssm/Audit_#1", Stream: "i-0123 host.example.com", RetentionDays: 3653}, &Metrics{}, &Metrics{Namespace: "myagent/telemetry"},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", ok, err)
+		}
+	}
+	if s.Calls("PutLogEvents")+s.Calls("PutMetricData") != 0 {
+		t.Error("an invalid sink called the service")
+	}
+}

@@ -56,7 +56,9 @@ type Logs struct {
 	Client LogsAPI
 	// Group and Stream name the destination; required.
 	Group, Stream string
-	// RetentionDays, when not zero, is set on a group the sink creates.
+	// RetentionDays, when not zero, is set on a group the sink creates:
+	// one of RetentionDays. Zero leaves the service's default, never
+	// expire.
 	RetentionDays int32
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
@@ -100,6 +102,9 @@ func Message(e telemetry.Event) string {
 func (l *Logs) Send(ctx context.Context, events []telemetry.Event) (int, error) {
 	if l.Client == nil || l.Group == "" || l.Stream == "" {
 		return 0, fmt.Errorf("cloudwatch logs: %w: client, group or stream missing", telemetry.ErrNotConfigured)
+	}
+	if err := l.Validate(); err != nil {
+		return 0, fmt.Errorf("cloudwatch logs: %w", err)
 	}
 	now := time.Now()
 	if l.Now != nil {

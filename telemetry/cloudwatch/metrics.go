@@ -67,6 +67,9 @@ func (m *Metrics) Send(ctx context.Context, events []telemetry.Event) (int, erro
 	if m.Client == nil {
 		return 0, fmt.Errorf("cloudwatch metrics: %w: no client", telemetry.ErrNotConfigured)
 	}
+	if err := m.Validate(); err != nil {
+		return 0, fmt.Errorf("cloudwatch metrics: %w", err)
+	}
 	now := time.Now()
 	if m.Now != nil {
 		now = m.Now()
