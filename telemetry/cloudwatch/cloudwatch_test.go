@@ -288,7 +288,9 @@ func TestConformance(t *testing.T) {
 // yet configured.
 func TestValidate(t *testing.T) {
 	s := fake(t)
-	logs := func(l Logs) *Logs { l.Client = cloudwatchlogs.NewFromConfig(s.Config()); return &l }
+	logs := func(group, stream string, days int32) *Logs {
+		return &Logs{Client: cloudwatchlogs.NewFromConfig(s.Config()), Group: group, Stream: stream, RetentionDays: days}
+	}
 	metrics := func(m Metrics) *Metrics { m.Client = cloudwatch.NewFromConfig(s.Config()); return &m }
 	for _, tt := range []struct {
 		sink interface {
@@ -297,12 +299,12 @@ func TestValidate(t *testing.T) {
 		}
 		want string
 	}{
-		{logs(Logs{Group: "bad group", Stream: "s"}), "Logs.Group"},
-		{logs(Logs{Group: strings.Repeat("g", 513), Stream: "s"}), "Logs.Group"},
-		{logs(Logs{Group: "g", Stream: "a:b"}), "Logs.Stream"},
-		{logs(Logs{Group: "g", Stream: strings.Repeat("s", 513)}), "Logs.Stream"},
-		{logs(Logs{Group: "g", Stream: "s", RetentionDays: 2}), "Logs.RetentionDays is 2"},
-		{logs(Logs{Group: "g", Stream: "s", RetentionDays: -1}), "Logs.RetentionDays is -1"},
+		{logs("bad group", "s", 0), "Logs.Group"},
+		{logs(strings.Repeat("g", 513), "s", 0), "Logs.Group"},
+		{logs("g", "a:b", 0), "Logs.Stream"},
+		{logs("g", strings.Repeat("s", 513), 0), "Logs.Stream"},
+		{logs("g", "s", 2), "Logs.RetentionDays is 2"},
+		{logs("g", "s", -1), "Logs.RetentionDays is -1"},
 		{metrics(Metrics{Namespace: "AWS/EC2"}), "Metrics.Namespace"},
 		{metrics(Metrics{Namespace: strings.Repeat("n", 256)}), "Metrics.Namespace"},
 		{metrics(Metrics{InstanceID: "i-\n"}), "Metrics.InstanceID"},

@@ -57,8 +57,9 @@ type Logs struct {
 	// Group and Stream name the destination; required.
 	Group, Stream string
 	// RetentionDays, when not zero, is set on a group the sink creates:
-	// one of RetentionDays. Zero leaves the service's default, never
-	// expire.
+	// one of the values the service accepts, 1, 3, 5, 7, 14, 30, 60, 90,
+	// 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+	// 3288 or 3653. Zero leaves the service's default, never expire.
 	RetentionDays int32
 	// Now returns the current time; default time.Now.
 	Now func() time.Time

@@ -9,9 +9,9 @@ import (
 	"unicode/utf8"
 )
 
-// RetentionDays are the values CloudWatch Logs accepts for a log group's
-// retention; Logs.RetentionDays is 0 (never expire) or one of them.
-var RetentionDays = []int32{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+// retentionDays are the values CloudWatch Logs accepts for a log group's
+// retention.
+var retentionDays = []int32{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
 // The service's rules for names.
 var logGroupPattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,512}$`)
@@ -30,8 +30,8 @@ func (l *Logs) Validate() error {
 		return fmt.Errorf("Logs.Group %q is not 1 to 512 of A-Z, a-z, 0-9, '.', '-', '_', '/', '#'", l.Group)
 	case len(l.Stream) > maxLogStreamName || strings.ContainsAny(l.Stream, ":*") || hasControl(l.Stream):
 		return fmt.Errorf("Logs.Stream %q is not 1 to 512 characters without ':', '*' or control characters", l.Stream)
-	case l.RetentionDays != 0 && !slices.Contains(RetentionDays, l.RetentionDays):
-		return fmt.Errorf("Logs.RetentionDays is %d, want one of %v (0: never expire)", l.RetentionDays, RetentionDays)
+	case l.RetentionDays != 0 && !slices.Contains(retentionDays, l.RetentionDays):
+		return fmt.Errorf("Logs.RetentionDays is %d, want one of %v (0: never expire)", l.RetentionDays, retentionDays)
 	}
 	return nil
 }
