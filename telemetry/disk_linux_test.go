@@ -198,14 +198,6 @@ func TestOpensWithLittleFree(t *testing.T) {
 	}
 }
 
-// pendingSink is a sink without an endpoint, such as the SSM channel
-// without a sender.
-func pendingSink() Sink {
-	s := newMemSink("ssm")
-	s.send = func([]Event) (int, error) { return 0, ErrNotConfigured }
-	return s
-}
-
 func opensWith(t *testing.T, free int64) {
 	disk := smallDisk(t, 8<<20)
 	filler := fill(t, disk)

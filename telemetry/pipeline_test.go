@@ -29,6 +29,14 @@ func newMemSink(name string) *memSink { return &memSink{name: name, signal: make
 
 func (m *memSink) Name() string { return m.name }
 
+// pendingSink is a sink without an endpoint, such as the SSM channel
+// without a sender.
+func pendingSink() Sink {
+	s := newMemSink("ssm")
+	s.send = func([]Event) (int, error) { return 0, ErrNotConfigured }
+	return s
+}
+
 func (m *memSink) Send(ctx context.Context, events []Event) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
