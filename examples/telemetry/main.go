@@ -78,7 +78,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err := p.Close(cctx); err != nil {
 		return err
 	}
-	files, _ := filepath.Glob(filepath.Join(audits, "amazon-ssm-agent-audit-*"))
+	files, _ := filepath.Glob(filepath.Join(audits, telemetry.DefaultAuditPrefix+"*"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
