@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,15 +11,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
 
-// Audit file naming, as the SSM Agent writes them.
+// Defaults and limits of AuditFiles. The defaults are the SSM Agent's.
 const (
-	auditPrefix = "amazon-ssm-agent-audit-"
-	auditHeader = "SchemaVersion=1\n"
-	auditDate   = "2006-01-02"
+	// DefaultAuditPrefix starts the name of each daily file, followed by
+	// the date YYYY-MM-DD: the SSM Agent's amazon-ssm-agent-audit-.
+	DefaultAuditPrefix = "amazon-ssm-agent-audit-"
+	// DefaultAuditHeader is the first line of each file, the SSM Agent's.
+	DefaultAuditHeader = "SchemaVersion=1"
 	// DefaultAuditKeep is how many daily files are kept by default, like
 	// the SSM Agent's AuditExpirationDay.
 	DefaultAuditKeep = 7
@@ -26,40 +30,66 @@ const (
 	// default bounds of one day's file and of all of them.
 	DefaultAuditMaxDayBytes   = 10 << 20
 	DefaultAuditMaxTotalBytes = 100 << 20
+
+	auditDate = "2006-01-02"
 	// minAuditDayBytes is the least MaxDayBytes: a header, a few lines and
 	// the drop line.
 	minAuditDayBytes = 4 << 10
+	// maxAuditPrefixBytes and maxAuditHeaderBytes bound Prefix and Header,
+	// so that a file name fits any file system and a header a day's file.
+	maxAuditPrefixBytes = 200
+	maxAuditHeaderBytes = 1024
 )
 
-// AuditFiles is the SSM Agent's local audit log as a Sink: one file per
-// local day, <Dir>/amazon-ssm-agent-audit-YYYY-MM-DD, starting with the line
-// SchemaVersion=1 and then one line per event:
+// AuditFiles writes events to a local audit log as a Sink: one file per
+// local day, <Dir>/<Prefix>YYYY-MM-DD, starting with the line Header and
+// then one line per event:
 //
 //	<type> <name> <agent version> <HH:MM:SS>
 //
-// such as "agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03".
-// Spaces, '%' and control characters in a field are written as %XX, so a
-// field cannot break the line format. Files have mode 0600 in a 0700
-// directory (which must not be a symbolic link), and are never opened
-// through a symbolic link or when they have another hard link: such an
-// entry is replaced by a file of the sink's own. The newest Keep files are kept, within
-// MaxTotalBytes.
+// By default these are the SSM Agent's audit files,
+// amazon-ssm-agent-audit-YYYY-MM-DD starting with SchemaVersion=1, with
+// lines such as "agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03";
+// another agent sets its own Prefix and Header. Spaces, '%' and control
+// characters in a field are written as %XX, so a field cannot break the
+// line format. Files have mode 0600 in a 0700 directory (which must not be
+// a symbolic link), and are never opened through a symbolic link or when
+// they have another hard link: such an entry is replaced by a file of the
+// sink's own. The newest Keep files are kept, within MaxTotalBytes; other
+// files in Dir are left alone.
 //
 // A day's file holds at most MaxDayBytes: once it is full, that day's
 // further events are dropped, and the file ends with one line that counts
 // them, rewritten as the count grows:
 //
 //	telemetry audit.dropped - <HH:MM:SS of the last drop> count=0000001234
+//
+// Zero values mean the defaults; Validate (called by Open) refuses values
+// out of range, naming the field. The fields must not change once the sink
+// is in use.
 type AuditFiles struct {
-	// Dir is the audit directory, such as /var/log/amazon/ssm/audits.
+	// Dir is the audit directory, such as /var/log/amazon/ssm/audits;
+	// while it is empty the sink is not configured (its events wait).
 	Dir string
-	// Keep is the number of daily files kept, like AuditExpirationDay:
-	// from 3 to 30, default 7; values outside are brought into range.
+	// Prefix starts each file's name, before the date: a file name
+	// element of at most 200 bytes, without a path separator or control
+	// character. Default DefaultAuditPrefix.
+	Prefix string
+	// Header is the first line of each new file, without its newline:
+	// at most 1024 bytes, without a control character. Default
+	// DefaultAuditHeader; NoHeader leaves it out.
+	Header string
+	// NoHeader starts files with the first event instead of a header.
+	NoHeader bool
+	// Keep is the number of daily files kept, at least 1; default 7
+	// (DefaultAuditKeep). The SSM Agent allows 3 to 30 (AuditExpirationDay).
 	Keep int
-	// MaxDayBytes bounds one day's file; default 10 MiB, at least 4 KiB.
+	// MaxDayBytes bounds one day's file: at least 4 KiB; default 10 MiB
+	// (DefaultAuditMaxDayBytes).
 	MaxDayBytes int64
 	// MaxTotalBytes bounds all the files: the oldest days are removed
-	// until the rest fit; default 100 MiB, at least MaxDayBytes.
+	// until the rest fit. At least MaxDayBytes; default 100 MiB
+	// (DefaultAuditMaxTotalBytes), or MaxDayBytes if that is larger.
 	MaxTotalBytes int64
 	// Location is the time zone of the file dates and times; default Local.
 	Location *time.Location
@@ -74,25 +104,52 @@ func (a *AuditFiles) Name() string { return "audit" }
 // durable.
 func (a *AuditFiles) Local() bool { return true }
 
-func (a *AuditFiles) keep() int {
-	if a.Keep == 0 {
-		return DefaultAuditKeep
+// Validate reports the first field of a that is out of range, or nil.
+// Open calls it for an AuditFiles in Config.Sinks.
+func (a *AuditFiles) Validate() error {
+	switch {
+	case len(a.Prefix) > maxAuditPrefixBytes:
+		return fmt.Errorf("AuditFiles.Prefix is %d bytes, the limit is %d", len(a.Prefix), maxAuditPrefixBytes)
+	case strings.ContainsAny(a.Prefix, `/\`) || hasControl(a.Prefix) || a.Prefix == "." || a.Prefix == "..":
+		return fmt.Errorf("AuditFiles.Prefix %q is not a file name element (no '/', '\\' or control characters)", a.Prefix)
+	case len(a.Header) > maxAuditHeaderBytes:
+		return fmt.Errorf("AuditFiles.Header is %d bytes, the limit is %d", len(a.Header), maxAuditHeaderBytes)
+	case hasControl(a.Header):
+		return fmt.Errorf("AuditFiles.Header %q has a newline or another control character", a.Header)
+	case a.NoHeader && a.Header != "":
+		return errors.New("AuditFiles.Header is set with NoHeader")
+	case a.Keep < 0:
+		return fmt.Errorf("AuditFiles.Keep is %d, want at least 1 (0: the default, %d)", a.Keep, DefaultAuditKeep)
+	case a.MaxDayBytes < 0 || a.MaxDayBytes > 0 && a.MaxDayBytes < minAuditDayBytes:
+		return fmt.Errorf("AuditFiles.MaxDayBytes is %d, want at least %d (0: the default, %d)", a.MaxDayBytes, minAuditDayBytes, DefaultAuditMaxDayBytes)
+	case a.MaxTotalBytes < 0 || a.MaxTotalBytes > 0 && a.MaxTotalBytes < a.maxDay():
+		return fmt.Errorf("AuditFiles.MaxTotalBytes is %d, want at least MaxDayBytes, %d (0: the default, %d)", a.MaxTotalBytes, a.maxDay(), DefaultAuditMaxTotalBytes)
 	}
-	return min(max(a.Keep, 3), 30)
+	return nil
 }
 
-func (a *AuditFiles) maxDay() int64 {
-	if a.MaxDayBytes == 0 {
-		return DefaultAuditMaxDayBytes
-	}
-	return max(a.MaxDayBytes, minAuditDayBytes)
+// hasControl reports whether s has an ASCII control character or is not
+// valid UTF-8.
+func hasControl(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
 }
+
+func (a *AuditFiles) prefix() string { return cmp.Or(a.Prefix, DefaultAuditPrefix) }
+
+// header returns the first line of a new file, with its newline.
+func (a *AuditFiles) header() string {
+	if a.NoHeader {
+		return ""
+	}
+	return cmp.Or(a.Header, DefaultAuditHeader) + "\n"
+}
+
+func (a *AuditFiles) keep() int { return cmp.Or(a.Keep, DefaultAuditKeep) }
+
+func (a *AuditFiles) maxDay() int64 { return cmp.Or(a.MaxDayBytes, DefaultAuditMaxDayBytes) }
 
 func (a *AuditFiles) maxTotal() int64 {
-	if a.MaxTotalBytes == 0 {
-		return max(DefaultAuditMaxTotalBytes, a.maxDay())
-	}
-	return max(a.MaxTotalBytes, a.maxDay())
+	return cmp.Or(a.MaxTotalBytes, max(DefaultAuditMaxTotalBytes, a.maxDay()))
 }
 
 func (a *AuditFiles) location() *time.Location {
@@ -109,6 +166,9 @@ func (a *AuditFiles) Send(ctx context.Context, events []Event) (int, error) {
 	}
 	if a.Dir == "" {
 		return 0, fmt.Errorf("audit files: %w: no directory", ErrNotConfigured)
+	}
+	if err := a.Validate(); err != nil {
+		return 0, err
 	}
 	if err := makeDir(a.Dir); err != nil {
 		return 0, fmt.Errorf("audit files: %w", err)
@@ -192,7 +252,7 @@ func (d *auditDay) add(line []byte, t time.Time, maxDay int64) {
 // openDay opens the file of a day, writing its header when it is new,
 // and finds its drop line if it has one.
 func (a *AuditFiles) openDay(day string) (*auditDay, error) {
-	path := filepath.Join(a.Dir, auditPrefix+day)
+	path := filepath.Join(a.Dir, a.prefix()+day)
 	f, err := atomicfile.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, atomicfile.ErrUnsafe) {
 		// A link or a file that is also elsewhere, planted: replace the
@@ -211,7 +271,7 @@ func (a *AuditFiles) openDay(day string) (*auditDay, error) {
 	}
 	d := &auditDay{day: day, f: f, size: fi.Size(), dropAt: -1}
 	if d.size == 0 {
-		d.pending = append(d.pending, auditHeader...)
+		d.pending = append(d.pending, a.header()...)
 		return d, nil
 	}
 	tail := make([]byte, min(d.size, int64(dropLineBytes)))
@@ -274,7 +334,7 @@ func (a *AuditFiles) prune() error {
 	var days []dayFile
 	var total int64
 	for _, e := range entries {
-		if d, ok := strings.CutPrefix(e.Name(), auditPrefix); ok && e.Type().IsRegular() {
+		if d, ok := strings.CutPrefix(e.Name(), a.prefix()); ok && e.Type().IsRegular() {
 			if _, err := time.Parse(auditDate, d); err == nil {
 				fi, err := e.Info()
 				if err != nil {

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,8 +15,8 @@ func TestAuditFiles(t *testing.T) {
 	loc := time.FixedZone("X", 3600)
 	a := &AuditFiles{Dir: dir, Location: loc}
 	events := []Event{
-		{Type: TypeAgentTelemetry, Name: NameAgentStart, AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 9, 15, 3, 0, time.UTC)},
-		{Type: TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0", AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)},
+		{Type: typeAgentTelemetry, Name: nameAgentStart, AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 9, 15, 3, 0, time.UTC)},
+		{Type: typeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0", AgentVersion: "3.0.151.0", Time: time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)},
 		{Type: "custom", Name: "has space\nand newline 100%", Time: time.Date(2026, 11, 25, 10, 0, 0, 0, loc)},
 	}
 	n, err := a.Send(context.Background(), events)
@@ -73,10 +72,91 @@ func TestAuditFilesRetention(t *testing.T) {
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("files: %s", got)
 	}
-	for keep, want := range map[int]int{0: 7, 1: 3, 100: 30, 12: 12} {
+	for keep, want := range map[int]int{0: 7, 1: 1, 100: 100, 12: 12} {
 		if got := (&AuditFiles{Keep: keep}).keep(); got != want {
 			t.Errorf("Keep %d → %d, want %d", keep, got, want)
 		}
+	}
+}
+
+// TestAuditFilesValidate: values out of range are refused, by Validate, by
+// Send and by Open, naming the field; none of them creates a file.
+func TestAuditFilesValidate(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		a    AuditFiles
+		want string
+	}{
+		{AuditFiles{Keep: -1}, "AuditFiles.Keep is -1"},
+		{AuditFiles{MaxDayBytes: -1}, "AuditFiles.MaxDayBytes is -1"},
+		{AuditFiles{MaxDayBytes: 100}, "AuditFiles.MaxDayBytes is 100, want at least 4096"},
+		{AuditFiles{MaxDayBytes: 8192, MaxTotalBytes: 4096}, "AuditFiles.MaxTotalBytes is 4096"},
+		{AuditFiles{MaxTotalBytes: 1 << 20}, "AuditFiles.MaxTotalBytes is 1048576"}, // below the default day
+		{AuditFiles{Prefix: "../x-"}, "AuditFiles.Prefix"},
+		{AuditFiles{Prefix: "a\\b"}, "AuditFiles.Prefix"},
+		{AuditFiles{Prefix: ".."}, "AuditFiles.Prefix"},
+		{AuditFiles{Prefix: strings.Repeat("p", 201)}, "AuditFiles.Prefix is 201 bytes"},
+		{AuditFiles{Header: "a\nb"}, "AuditFiles.Header"},
+		{AuditFiles{Header: "\xff"}, "AuditFiles.Header"},
+		{AuditFiles{Header: strings.Repeat("h", 1025)}, "AuditFiles.Header is 1025 bytes"},
+		{AuditFiles{Header: "h", NoHeader: true}, "AuditFiles.Header is set with NoHeader"},
+	}
+	for _, tt := range tests {
+		a := tt.a
+		a.Dir = filepath.Join(dir, "audits")
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.a, err, tt.want)
+		}
+		if _, err := a.Send(context.Background(), []Event{{Type: "t", Name: "n"}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Send with %+v = %v, want %q", tt.a, err, tt.want)
+		}
+		_, err := Open(Config{Dir: filepath.Join(dir, "spool"), Sinks: []SinkConfig{{Sink: &a}}})
+		if err == nil || !strings.Contains(err.Error(), "Config.Sinks[0] (audit): "+tt.want) {
+			t.Errorf("Open with %+v = %v, want %q", tt.a, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "audits")); !os.IsNotExist(err) {
+		t.Errorf("an invalid sink made its directory: %v", err)
+	}
+	ok := AuditFiles{Prefix: "myagent-audit-", Header: "format=2 (myagent)", Keep: 1, MaxDayBytes: 4096, MaxTotalBytes: 4096}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("Validate(%+v) = %v", ok, err)
+	}
+}
+
+// TestAuditFilesPrefixAndHeader: an agent's own names and header, or none;
+// retention counts only the files of the sink's prefix.
+func TestAuditFilesPrefixAndHeader(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC)
+	ssmFile := filepath.Join(dir, DefaultAuditPrefix+"2026-11-01")
+	os.WriteFile(ssmFile, []byte("x"), 0o600)
+	for _, tt := range []struct {
+		a    AuditFiles
+		file string
+		want string
+	}{
+		{AuditFiles{Prefix: "myagent-", Header: "v=2"}, "myagent-2026-11-25", "v=2\nt n - 10:15:03\n"},
+		{AuditFiles{Prefix: "bare-", NoHeader: true}, "bare-2026-11-25", "t n - 10:15:03\n"},
+	} {
+		a := tt.a
+		a.Dir, a.Keep, a.Location = dir, 1, time.UTC
+		for i := range 2 { // the second day removes the first of this prefix only
+			e := Event{Type: "t", Name: "n", Time: at.AddDate(0, 0, -1+i)}
+			if _, err := a.Send(context.Background(), []Event{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(filepath.Join(dir, tt.file))
+		if err != nil || string(b) != tt.want {
+			t.Errorf("%s: %q, %v; want %q", tt.file, b, err, tt.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, strings.TrimSuffix(tt.file, "25")+"24")); !os.IsNotExist(err) {
+			t.Errorf("%s: the day before is kept with Keep 1: %v", tt.file, err)
+		}
+	}
+	if _, err := os.Stat(ssmFile); err != nil {
+		t.Errorf("another prefix's file was removed: %v", err)
 	}
 }
 
@@ -91,31 +171,6 @@ func TestAuditFilesErrors(t *testing.T) {
 	if _, err := (&AuditFiles{Dir: t.TempDir()}).Send(ctx, []Event{{Type: "t", Name: "n"}}); err == nil {
 		t.Error("Send on a cancelled context succeeded")
 	}
-}
-
-func ExampleAuditFiles() {
-	dir, _ := os.MkdirTemp("", "audits")
-	defer os.RemoveAll(dir)
-	spool, _ := os.MkdirTemp("", "spool")
-	defer os.RemoveAll(spool)
-
-	p, err := Open(Config{Dir: spool, AgentVersion: "3.0.151.0",
-		Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: dir, Location: time.UTC}}}})
-	if err != nil {
-		panic(err)
-	}
-	ctx := context.Background()
-	at := time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC)
-	p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: at})
-	p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameWorkerStart, Time: at.Add(time.Second)})
-	p.Close(ctx) // delivers what is pending
-
-	b, _ := os.ReadFile(filepath.Join(dir, "amazon-ssm-agent-audit-2026-11-25"))
-	fmt.Print(string(b))
-	// Output:
-	// SchemaVersion=1
-	// agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03
-	// agent_telemetry ssm-agent-worker.start 3.0.151.0 10:15:04
 }
 
 // TestAuditFilesCaps: a day's file stops at MaxDayBytes and its last line
@@ -136,7 +191,7 @@ func TestAuditFilesCaps(t *testing.T) {
 	}
 	check := func(d, wantTotal int) {
 		t.Helper()
-		path := filepath.Join(dir, auditPrefix+day(d).Format(auditDate))
+		path := filepath.Join(dir, DefaultAuditPrefix+day(d).Format(auditDate))
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

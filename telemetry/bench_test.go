@@ -13,7 +13,7 @@ import (
 )
 
 var benchEvent = Event{
-	Type: TypeAgentTelemetry, Name: NameWorkerStart, AgentVersion: "3.3.987.0",
+	Type: typeAgentTelemetry, Name: nameWorkerStart, AgentVersion: "3.3.987.0",
 	Time:       time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC),
 	Attributes: map[string]string{"InstanceId": "i-0123456789abcdef0"},
 }

@@ -73,14 +73,14 @@ func (c *cursor) read(maxEvents, maxBytes int) ([]rawRecord, error) {
 			return out, nil // the end of what is durable
 		case !errors.Is(err, errCorrupt): // the disk's error: try again later
 			c.close()
-			return out, fmt.Errorf("telemetry: spool %s: %w", c.s.path(segs[i].first), err)
+			return out, fmt.Errorf("spool %s: %w", c.s.path(segs[i].first), err)
 		case i+1 < len(segs):
 			// A damaged segment: what follows the damage is lost.
 			c.skipped += segs[i+1].first - c.next
 			c.next = segs[i+1].first
 			c.close()
 		default:
-			return out, fmt.Errorf("telemetry: spool %s: %w", c.s.path(segs[i].first), err)
+			return out, fmt.Errorf("spool %s: %w", c.s.path(segs[i].first), err)
 		}
 	}
 	return out, nil
@@ -91,7 +91,7 @@ func (c *cursor) open(seg segment) error {
 	c.close()
 	f, err := c.s.fs.open(c.s.path(seg.first), false)
 	if err != nil {
-		return fmt.Errorf("telemetry: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	c.f, c.segFirst = f, seg.first
 	c.file = &limitedFile{f: f, limit: seg.size}

@@ -99,13 +99,21 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 			if errors.Is(err, ErrNotConfigured) {
 				wait = max(cfg.RetryMax, cfg.FlushInterval) // no point in hurrying
 			} else {
-				backoff = min(2*backoff, cfg.RetryMax)
+				backoff = doubled(backoff, cfg.RetryMax)
 			}
 			if !p.sleep(ctx, wait) {
 				return
 			}
 		}
 	}
+}
+
+// doubled returns twice d, at most limit, without overflowing.
+func doubled(d, limit time.Duration) time.Duration {
+	if d > limit/2 {
+		return limit
+	}
+	return 2 * d
 }
 
 // sleep waits for d or the end of ctx, and reports whether ctx is alive.
@@ -327,5 +335,5 @@ func (p *Pipeline) trimPending(st *sinkState) {
 	st.update(func(s *SinkStatus) { s.Dropped += n })
 	p.collect()
 	p.Record(context.Background(), Event{Type: TypeTelemetry, Name: NameDropped,
-		Attributes: map[string]string{AttrSink: st.name, AttrCount: strconv.FormatUint(n, 10), "reason": "sink pending"}})
+		Attributes: map[string]string{AttrSink: st.name, AttrCount: strconv.FormatUint(n, 10), AttrReason: "sink pending"}})
 }

@@ -155,14 +155,14 @@ func diskBytes(t *testing.T, dir string) int64 {
 func startAndStop(t *testing.T, dir string) {
 	t.Helper()
 	p, err := Open(Config{Dir: filepath.Join(dir, "spool"), Sinks: []SinkConfig{
-		{Sink: &AuditFiles{Dir: filepath.Join(dir, "audits")}}, {Sink: &SSMChannel{}}}})
+		{Sink: &AuditFiles{Dir: filepath.Join(dir, "audits")}}, {Sink: pendingSink()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { p.Serve(ctx); close(done) }()
-	if err := p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameAgentStart}); err != nil {
+	if err := p.Record(ctx, Event{Type: typeAgentTelemetry, Name: nameAgentStart}); err != nil {
 		t.Fatal(err)
 	}
 	cancel()
@@ -205,7 +205,7 @@ func opensWith(t *testing.T, free int64) {
 	if err := os.Truncate(filler, fi.Size()-free); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Dir: filepath.Join(disk, "spool"), Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: filepath.Join(disk, "audits")}}, {Sink: &SSMChannel{}}}}
+	cfg := Config{Dir: filepath.Join(disk, "spool"), Sinks: []SinkConfig{{Sink: &AuditFiles{Dir: filepath.Join(disk, "audits")}}, {Sink: pendingSink()}}}
 	for run := range 3 {
 		p, err := Open(cfg)
 		if err != nil {

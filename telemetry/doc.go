@@ -1,9 +1,15 @@
 // Package telemetry is a durable event pipeline for a host agent: Record
 // puts an event on disk, and Serve delivers every recorded event to every
-// sink at least once, across crashes, outages and full disks. Sinks
-// include the SSM Agent's audit files (AuditFiles), its AWS channel
-// (SSMChannel, with telemetry/awschannel), and CloudWatch
-// (telemetry/cloudwatch); telemetry/telemetrytest checks any other.
+// sink at least once, across crashes, outages and full disks. It knows no
+// agent's vocabulary: events are a type, a name, a version and string
+// attributes of your own. Sinks are small (a Name and a Send); AuditFiles
+// writes daily local audit files (the SSM Agent's format by default),
+// telemetry/cloudwatch delivers to CloudWatch Logs and Metrics,
+// telemetry/ssm holds the SSM Agent's event names and its channel to AWS
+// (sent by telemetry/awschannel), and telemetry/telemetrytest checks a
+// sink of your own.
+//
+// The smallest use:
 //
 //	p, err := telemetry.Open(telemetry.Config{Dir: dir, Sinks: []telemetry.SinkConfig{
 //		{Sink: &telemetry.AuditFiles{Dir: auditDir}},
@@ -11,7 +17,7 @@
 //	if err != nil { … }
 //	go p.Serve(ctx)
 //	defer p.Close(shutdownCtx) // stops Serve, then delivers what it can
-//	err = p.Record(ctx, telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart})
+//	err = p.Record(ctx, telemetry.Event{Type: "myagent", Name: "start"})
 //
 // What it guarantees:
 //
@@ -52,4 +58,26 @@
 //     have mode 0600 and directories 0700, set whatever the umask. The
 //     directories above Config.Dir and AuditFiles.Dir are the caller's to
 //     check.
+//
+// # Conventions
+//
+// Configuration (Config, SinkConfig, AuditFiles and the sinks of the
+// subpackages) follows one rule: the zero value of a field means its
+// documented default, and every default is an exported Default* constant.
+// "None" is an explicit field (AuditFiles.NoHeader), never a magic
+// number. A negative or out-of-range value is an error that names the
+// field and the rule, returned by Open (or by a sink's Validate, which Open
+// calls), before anything is created:
+//
+//	telemetry: Config.Sinks[0] (audit): AuditFiles.Keep is -1, want at least 1 (0: the default, 7)
+//
+// Sentinel errors (ErrNotConfigured, ErrNotRecorded, ErrDegraded,
+// ErrServing, ErrClosed) have no prefix; match them with errors.Is. The
+// prefix "telemetry: " is added once, where an error leaves the package:
+// by Open, Record, Serve, Close and in what Config.OnError is told
+// ("telemetry: sink audit: audit files: …", "telemetry: spool degraded:
+// …"). A sink's own errors start with the sink's name ("audit files: …",
+// "cloudwatch logs: …") and never with a package prefix, since the
+// pipeline adds it; SinkStatus.LastError and SpoolStatus.Reason hold them
+// without one.
 package telemetry

@@ -10,31 +10,18 @@ import (
 	"unicode/utf8"
 )
 
-// Event types the SSM Agent records.
+// The pipeline's own events: when it drops events (the spool is full, or
+// a sink has been pending past its MaxPendingBytes) it records one event of
+// TypeTelemetry and NameDropped, with the attributes AttrSink (the sink's
+// name), AttrCount (how many, in decimal) and AttrReason ("spool full" or
+// "sink pending"). An agent's own types and names are its own; the SSM
+// Agent's are in telemetry/ssm.
 const (
-	// TypeAgentTelemetry events count starts: NameAgentStart and NameWorkerStart.
-	TypeAgentTelemetry = "agent_telemetry"
-	// TypeUpdateResult events carry an update's result string as their name,
-	// with AttrSourceVersion and AttrTargetVersion.
-	TypeUpdateResult = "agent_update_result"
-	// TypeTelemetry events are the pipeline's own, such as NameDropped.
 	TypeTelemetry = "telemetry"
-)
-
-// Event names and attributes the SSM Agent uses.
-const (
-	NameAgentStart  = "amazon-ssm-agent.start"
-	NameWorkerStart = "ssm-agent-worker.start"
-	// NameInProcExecuterStart counts in-process executer starts.
-	NameInProcExecuterStart = "ssm-agent-worker.inproc-executer.start"
-	// NameDropped records that events were dropped; attributes say which
-	// sink and how many.
-	NameDropped = "telemetry.dropped"
-
-	AttrSourceVersion = "SourceVersion"
-	AttrTargetVersion = "TargetVersion"
-	AttrSink          = "sink"
-	AttrCount         = "count"
+	NameDropped   = "telemetry.dropped"
+	AttrSink      = "sink"
+	AttrCount     = "count"
+	AttrReason    = "reason"
 )
 
 // Limits on events, checked by Record.
@@ -58,7 +45,8 @@ type Event struct {
 	ID string `json:"id"`
 	// Time is when it happened; Record sets the current time when zero.
 	Time time.Time `json:"time"`
-	// Type is the event type, such as agent_telemetry; required.
+	// Type is the event type, such as the SSM Agent's agent_telemetry;
+	// required.
 	Type string `json:"type"`
 	// Name is the event name, such as amazon-ssm-agent.start or an update
 	// result string; required.
@@ -75,11 +63,11 @@ func (e *Event) validate() error {
 	check := func(field, v string, max int, required bool) error {
 		switch {
 		case required && v == "":
-			return fmt.Errorf("telemetry: event %s is empty", field)
+			return fmt.Errorf("event %s is empty", field)
 		case len(v) > max:
-			return fmt.Errorf("telemetry: event %s is %d bytes, the limit is %d", field, len(v), max)
+			return fmt.Errorf("event %s is %d bytes, the limit is %d", field, len(v), max)
 		case !utf8.ValidString(v):
-			return fmt.Errorf("telemetry: event %s is not valid UTF-8", field)
+			return fmt.Errorf("event %s is not valid UTF-8", field)
 		}
 		return nil
 	}
@@ -96,7 +84,7 @@ func (e *Event) validate() error {
 		return err
 	}
 	if len(e.Attributes) > MaxAttributes {
-		return fmt.Errorf("telemetry: event has %d attributes, the limit is %d", len(e.Attributes), MaxAttributes)
+		return fmt.Errorf("event has %d attributes, the limit is %d", len(e.Attributes), MaxAttributes)
 	}
 	for k, v := range e.Attributes {
 		if err := check("attribute key", k, MaxAttrKeyBytes, true); err != nil {
@@ -107,7 +95,7 @@ func (e *Event) validate() error {
 		}
 	}
 	if y := e.Time.Year(); y < 0 || y > 9999 {
-		return fmt.Errorf("telemetry: event time %v is outside the years 0–9999", e.Time)
+		return fmt.Errorf("event time %v is outside the years 0–9999", e.Time)
 	}
 	return nil
 }
@@ -155,7 +143,7 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	}
 	b = append(b, '}')
 	if n := len(b) - start; n > MaxEventBytes {
-		return b[:start], fmt.Errorf("telemetry: event is %d bytes encoded, the limit is %d", n, MaxEventBytes)
+		return b[:start], fmt.Errorf("event is %d bytes encoded, the limit is %d", n, MaxEventBytes)
 	}
 	return b, nil
 }

@@ -275,6 +275,9 @@ func runFault(t *testing.T, tt faultCase) {
 		if !errors.Is(err, ErrNotRecorded) || !errors.Is(err, tt.err) {
 			t.Fatalf("Record %d: %v, want ErrNotRecorded and %v", i, err, tt.err)
 		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "telemetry: event not recorded: ") || strings.Count(msg, "telemetry:") != 1 {
+			t.Fatalf("Record %d: %q, want one prefix", i, msg)
+		}
 		if st := p.SpoolStatus(); st.State != StateDegraded || !strings.Contains(st.Reason, tt.err.Error()) || st.Rejected == 0 {
 			t.Fatalf("status while refusing: %+v", st)
 		}
@@ -306,6 +309,8 @@ func runFault(t *testing.T, tt faultCase) {
 		defer notesMu.Unlock()
 		if len(notes) < 2 || !errors.Is(notes[0], ErrDegraded) || notes[len(notes)-1] != nil {
 			t.Errorf("OnError for the spool: %v", notes)
+		} else if msg := notes[0].Error(); !strings.HasPrefix(msg, "telemetry: spool degraded: ") || strings.Count(msg, "telemetry:") != 1 {
+			t.Errorf("OnError for the spool: %q, want one prefix", msg)
 		}
 	}
 }

@@ -111,7 +111,7 @@ func zeroFill(f file, size int64) error {
 // caller's to check).
 func makeDir(dir string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return fmt.Errorf("telemetry: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	return makeSubdir(dir)
 }
@@ -122,9 +122,9 @@ func makeDir(dir string) error {
 func makeSubdir(dir string) error {
 	if err := atomicfile.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, atomicfile.ErrUnsafe) {
-			return fmt.Errorf("telemetry: %w; it must be a directory of the pipeline's own: remove it", err)
+			return fmt.Errorf("%w; it must be a directory of the pipeline's own: remove it", err)
 		}
-		return fmt.Errorf("telemetry: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	return nil
 }

@@ -120,15 +120,15 @@ func FuzzCheckpoint(f *testing.F) {
 // Send never panics, keeps what was there (but a drop line it rewrites),
 // and the file ends with whole lines.
 func FuzzAuditDay(f *testing.F) {
-	f.Add([]byte(auditHeader + "agent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03\n"))
-	f.Add(append([]byte(auditHeader), appendDropLine(nil, 42, time.Date(2026, 11, 25, 23, 59, 59, 0, time.UTC))...))
+	f.Add([]byte(DefaultAuditHeader + "\nagent_telemetry amazon-ssm-agent.start 3.0.151.0 10:15:03\n"))
+	f.Add(append([]byte(DefaultAuditHeader+"\n"), appendDropLine(nil, 42, time.Date(2026, 11, 25, 23, 59, 59, 0, time.UTC))...))
 	f.Add([]byte("telemetry audit.dropped - 10:00:00 count=9999999999\n"))
 	f.Add([]byte("telemetry audit.dropped - 10:00:00 count=99999999999\n"))
 	f.Add([]byte("half a line"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-		path := filepath.Join(dir, auditPrefix+at.Format(auditDate))
+		path := filepath.Join(dir, DefaultAuditPrefix+at.Format(auditDate))
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -14,7 +14,7 @@ const StateDegraded = "degraded"
 
 // ErrDegraded is wrapped by the error passed to Config.OnError (with an
 // empty sink name) when the spool becomes degraded.
-var ErrDegraded = errors.New("telemetry: spool degraded")
+var ErrDegraded = errors.New("spool degraded")
 
 // A SpoolStatus is a snapshot of the spool, for a status command.
 type SpoolStatus struct {
@@ -56,5 +56,5 @@ func (p *Pipeline) spoolHealth(reason string) {
 		p.cfg.OnError("", nil)
 		return
 	}
-	p.cfg.OnError("", fmt.Errorf("%w: %s", ErrDegraded, reason))
+	p.cfg.OnError("", fmt.Errorf("telemetry: %w: %s", ErrDegraded, reason))
 }

@@ -3,30 +3,32 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
 // ErrServing is returned by Serve while another Serve of the same
 // pipeline runs: one goroutine per sink, so that no sink ever has two
 // Sends at once.
-var ErrServing = errors.New("telemetry: the pipeline is already being served")
+var ErrServing = errors.New("pipeline already being served")
 
 // Serve delivers events to the sinks until ctx ends or Close is called:
 // each sink gets new events within its flush interval (local sinks at
 // once), in batches, with retries on failure. It returns, with nil, when
 // every sink's goroutine has stopped; what was not delivered stays in the
 // spool for Close or the next run. Only one Serve runs at a time (another
-// returns ErrServing), and none after Close (it returns an error at once).
+// returns an error wrapping ErrServing), and none after Close (one wrapping
+// ErrClosed, at once).
 // A Serve that has returned may be started again.
 func (p *Pipeline) Serve(ctx context.Context) error {
 	p.life.Lock()
 	switch {
 	case p.closed.Load():
 		p.life.Unlock()
-		return errClosed
+		return fmt.Errorf("telemetry: %w", ErrClosed)
 	case p.serving != nil:
 		p.life.Unlock()
-		return ErrServing
+		return fmt.Errorf("telemetry: %w", ErrServing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -93,5 +95,8 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	for _, st := range p.sinks {
 		st.cursor.close()
 	}
-	return p.spool.close()
+	if err := p.spool.close(); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	return nil
 }

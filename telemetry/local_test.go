@@ -25,12 +25,12 @@ func TestLocalSinkIsPrompt(t *testing.T) {
 		t.Errorf("audit files' flush interval %v, want 0", got)
 	}
 	at := time.Now().UTC()
-	if err := p.Record(context.Background(), Event{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: at}); err != nil {
+	if err := p.Record(context.Background(), Event{Type: typeAgentTelemetry, Name: nameAgentStart, Time: at}); err != nil {
 		t.Fatal(err)
 	}
 	waitDelivered(t, p.Pipeline, "audit", 1)
-	b, err := os.ReadFile(filepath.Join(audit.Dir, auditPrefix+at.Format(auditDate)))
-	if err != nil || !strings.Contains(string(b), NameAgentStart) {
+	b, err := os.ReadFile(filepath.Join(audit.Dir, DefaultAuditPrefix+at.Format(auditDate)))
+	if err != nil || !strings.Contains(string(b), nameAgentStart) {
 		t.Fatalf("audit file: %q, %v", b, err)
 	}
 	if n := len(remote.events()); n != 0 {
@@ -105,7 +105,7 @@ func tailAudit(path string, stop <-chan struct{}) map[string]time.Time {
 func BenchmarkRecordToAudit(b *testing.B) {
 	dir := b.TempDir()
 	audit := &timedAudit{AuditFiles: &AuditFiles{Dir: filepath.Join(dir, "audits"), Location: time.UTC}, synced: map[string]time.Time{}}
-	p, err := Open(Config{Dir: filepath.Join(dir, "spool"), Sinks: []SinkConfig{{Sink: audit}, {Sink: &SSMChannel{}}}})
+	p, err := Open(Config{Dir: filepath.Join(dir, "spool"), Sinks: []SinkConfig{{Sink: audit}, {Sink: pendingSink()}}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func BenchmarkRecordToAudit(b *testing.B) {
 	at := time.Now().UTC()
 	stop := make(chan struct{})
 	tailed := make(chan map[string]time.Time)
-	go func() { tailed <- tailAudit(filepath.Join(audit.Dir, auditPrefix+at.Format(auditDate)), stop) }()
+	go func() { tailed <- tailAudit(filepath.Join(audit.Dir, DefaultAuditPrefix+at.Format(auditDate)), stop) }()
 
 	const producers = 4
 	per := max(b.N/producers, 1)

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 )
@@ -42,12 +44,14 @@ type Config struct {
 	// MaxBytes bounds the spool on disk. When it is full the oldest
 	// undelivered events are dropped, counted per sink, and the drop is
 	// recorded as an event (type telemetry, name telemetry.dropped).
-	// Default 256 MiB; at least four segments.
+	// Default 256 MiB (DefaultMaxBytes), or four segments if that is
+	// more; at least four segments.
 	MaxBytes int64
 	// SegmentBytes is the size at which a segment file is closed and a new
-	// one started. Default 4 MiB.
+	// one started: at least 4 KiB; default 4 MiB (DefaultSegmentBytes).
 	SegmentBytes int64
-	// AgentVersion is set on events recorded without one.
+	// AgentVersion is set on events recorded without one: valid UTF-8 of
+	// at most MaxVersionBytes.
 	AgentVersion string
 	// Sinks are where events go. A sink that is not listed does not hold
 	// back the deletion of delivered segments.
@@ -61,19 +65,24 @@ type Config struct {
 	fs fileSystem // osFS; tests inject faults
 }
 
-// SinkConfig is one sink and how the pipeline feeds it.
+// SinkConfig is one sink and how the pipeline feeds it. Zero values mean
+// the defaults; a negative value is an error that names the field.
 type SinkConfig struct {
+	// Sink is the sink; required. If it has a method Validate() error
+	// (AuditFiles does), Open calls it and fails with its error.
 	Sink Sink
 	// FlushInterval is how long new events wait to be sent together.
 	// Default 1 s, or 0 (sent as soon as they are durable) for a
 	// LocalSink.
 	FlushInterval time.Duration
 	// MaxBatch and MaxBatchBytes bound the events handed to one Send, and
-	// what is held in memory for the sink. Defaults 10,000 and 4 MiB.
+	// what is held in memory for the sink (a batch has at least one
+	// event). Defaults 10,000 and 4 MiB.
 	MaxBatch      int
 	MaxBatchBytes int
 	// RetryInitial and RetryMax bound the backoff between retries of a
-	// failing sink. Defaults 1 s and 5 min.
+	// failing sink; RetryMax must not be less than RetryInitial. Defaults
+	// 1 s and 5 min (or RetryInitial, if that is longer).
 	RetryInitial, RetryMax time.Duration
 	// MaxPendingBytes bounds what the spool keeps for the sink while it is
 	// pending (its Send returns ErrNotConfigured, such as the AWS channel
@@ -88,62 +97,81 @@ type SinkConfig struct {
 
 var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
 
+// minSegmentBytes is the least Config.SegmentBytes.
+const minSegmentBytes = 4 << 10
+
+// setDefaults checks cfg, naming the first field out of range, and fills
+// in the defaults of the zero fields.
 func (cfg *Config) setDefaults() error {
 	if cfg.fs == nil {
 		cfg.fs = osFS{}
 	}
-	if cfg.Dir == "" {
-		return errors.New("telemetry: Config.Dir is empty")
+	switch {
+	case cfg.Dir == "":
+		return errors.New("Config.Dir is empty")
+	case cfg.SegmentBytes < 0 || cfg.SegmentBytes > 0 && cfg.SegmentBytes < minSegmentBytes:
+		return fmt.Errorf("Config.SegmentBytes is %d, want at least %d (0: the default, %d)", cfg.SegmentBytes, minSegmentBytes, DefaultSegmentBytes)
+	case cfg.MaxBytes < 0:
+		return fmt.Errorf("Config.MaxBytes is %d, want at least four segments (0: the default, %d)", cfg.MaxBytes, DefaultMaxBytes)
+	case len(cfg.AgentVersion) > MaxVersionBytes || !utf8.ValidString(cfg.AgentVersion):
+		return fmt.Errorf("Config.AgentVersion is not valid UTF-8 of at most %d bytes", MaxVersionBytes)
 	}
-	if cfg.SegmentBytes < 0 || cfg.MaxBytes < 0 {
-		return errors.New("telemetry: Config.SegmentBytes and MaxBytes must not be negative")
-	}
-	if cfg.SegmentBytes == 0 {
-		cfg.SegmentBytes = DefaultSegmentBytes
-	}
-	if cfg.MaxBytes == 0 {
-		cfg.MaxBytes = max(DefaultMaxBytes, 4*cfg.SegmentBytes)
-	}
+	cfg.SegmentBytes = cmp.Or(cfg.SegmentBytes, DefaultSegmentBytes)
+	cfg.MaxBytes = cmp.Or(cfg.MaxBytes, max(DefaultMaxBytes, 4*cfg.SegmentBytes))
 	if cfg.MaxBytes < 4*cfg.SegmentBytes {
-		return fmt.Errorf("telemetry: Config.MaxBytes (%d) is less than four segments of %d bytes", cfg.MaxBytes, cfg.SegmentBytes)
+		return fmt.Errorf("Config.MaxBytes (%d) is less than four segments of %d bytes", cfg.MaxBytes, cfg.SegmentBytes)
 	}
 	seen := map[string]bool{}
 	for i := range cfg.Sinks {
 		sc := &cfg.Sinks[i]
 		if sc.Sink == nil {
-			return fmt.Errorf("telemetry: Config.Sinks[%d].Sink is nil", i)
+			return fmt.Errorf("Config.Sinks[%d].Sink is nil", i)
 		}
 		name := sc.Sink.Name()
 		if !sinkNamePattern.MatchString(name) {
-			return fmt.Errorf("telemetry: Config.Sinks[%d]: sink name %q is not 1 to 64 of a-z, 0-9, '.', '_', '-'", i, name)
+			return fmt.Errorf("Config.Sinks[%d]: sink name %q is not 1 to 64 of a-z, 0-9, '.', '_', '-'", i, name)
 		}
 		if seen[name] {
-			return fmt.Errorf("telemetry: Config.Sinks[%d]: two sinks named %q", i, name)
+			return fmt.Errorf("Config.Sinks[%d]: two sinks named %q", i, name)
 		}
 		seen[name] = true
-		if sc.FlushInterval < 0 || sc.MaxBatch < 0 || sc.MaxBatchBytes < 0 || sc.RetryInitial < 0 || sc.RetryMax < 0 || sc.MaxPendingBytes < 0 {
-			return fmt.Errorf("telemetry: Config.Sinks[%d] (%s): negative setting", i, name)
+		if err := sc.setDefaults(); err != nil {
+			return fmt.Errorf("Config.Sinks[%d] (%s): %w", i, name, err)
 		}
-		if l, ok := sc.Sink.(LocalSink); sc.FlushInterval == 0 && !(ok && l.Local()) {
-			sc.FlushInterval = DefaultFlushInterval
-		}
-		if sc.MaxBatch == 0 {
-			sc.MaxBatch = DefaultMaxBatch
-		}
-		if sc.MaxBatchBytes == 0 {
-			sc.MaxBatchBytes = DefaultMaxBatchBytes
-		}
-		if sc.RetryInitial == 0 {
-			sc.RetryInitial = DefaultRetryInitial
-		}
-		if sc.RetryMax == 0 {
-			sc.RetryMax = DefaultRetryMax
-		}
-		if sc.MaxPendingBytes == 0 {
-			sc.MaxPendingBytes = DefaultMaxPendingBytes
-		}
-		sc.RetryMax = max(sc.RetryMax, sc.RetryInitial)
 	}
+	return nil
+}
+
+// setDefaults checks sc, naming the first field out of range (or the
+// sink's own error from Validate), and fills in the defaults.
+func (sc *SinkConfig) setDefaults() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"FlushInterval", int64(sc.FlushInterval)}, {"MaxBatch", int64(sc.MaxBatch)}, {"MaxBatchBytes", int64(sc.MaxBatchBytes)},
+		{"RetryInitial", int64(sc.RetryInitial)}, {"RetryMax", int64(sc.RetryMax)}, {"MaxPendingBytes", sc.MaxPendingBytes},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("SinkConfig.%s is negative (%d); 0 means the default", f.name, f.v)
+		}
+	}
+	if sc.RetryInitial > 0 && sc.RetryMax > 0 && sc.RetryMax < sc.RetryInitial {
+		return fmt.Errorf("SinkConfig.RetryMax (%v) is less than RetryInitial (%v)", sc.RetryMax, sc.RetryInitial)
+	}
+	if v, ok := sc.Sink.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if l, ok := sc.Sink.(LocalSink); sc.FlushInterval == 0 && !(ok && l.Local()) {
+		sc.FlushInterval = DefaultFlushInterval
+	}
+	sc.MaxBatch = cmp.Or(sc.MaxBatch, DefaultMaxBatch)
+	sc.MaxBatchBytes = cmp.Or(sc.MaxBatchBytes, DefaultMaxBatchBytes)
+	sc.RetryInitial = cmp.Or(sc.RetryInitial, DefaultRetryInitial)
+	sc.RetryMax = cmp.Or(sc.RetryMax, max(DefaultRetryMax, sc.RetryInitial))
+	sc.MaxPendingBytes = cmp.Or(sc.MaxPendingBytes, DefaultMaxPendingBytes)
 	return nil
 }
 
@@ -191,8 +219,17 @@ type pending struct {
 
 // Open opens the pipeline's spool in cfg.Dir, recovering from a crash: a
 // torn final record is cut off and everything before it is kept. It starts
-// no goroutines; Record works at once, Serve delivers.
+// no goroutines; Record works at once, Serve delivers. A config out of range
+// is an error naming the field, and nothing is created.
 func Open(cfg Config) (*Pipeline, error) {
+	p, err := open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return p, nil
+}
+
+func open(cfg Config) (*Pipeline, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -247,7 +284,7 @@ func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
 		// A planted link or a file that is also elsewhere: not ours to
 		// trust. Without it every event is delivered again, none lost.
 		if err := fsys.remove(path); err != nil {
-			return 0, fmt.Errorf("telemetry: checkpoint: %w", err)
+			return 0, fmt.Errorf("checkpoint: %w", err)
 		}
 		return 0, nil
 	}
@@ -255,14 +292,14 @@ func readCheckpoint(fsys fileSystem, path string) (uint64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("telemetry: checkpoint: %w", err)
+		return 0, fmt.Errorf("checkpoint: %w", err)
 	}
 	var cp checkpointFile
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return 0, fmt.Errorf("telemetry: checkpoint %s: %w (remove it to deliver everything again)", path, err)
+		return 0, fmt.Errorf("checkpoint %s: %w (remove it to deliver everything again)", path, err)
 	}
 	if cp.Seq > maxSeq {
-		return 0, fmt.Errorf("telemetry: checkpoint %s: seq %d is over the limit %d (remove it to deliver everything again)", path, cp.Seq, uint64(maxSeq))
+		return 0, fmt.Errorf("checkpoint %s: seq %d is over the limit %d (remove it to deliver everything again)", path, cp.Seq, uint64(maxSeq))
 	}
 	return cp.Seq, nil
 }
@@ -279,7 +316,7 @@ func (st *sinkState) advance(seq uint64) error {
 	}
 	b, _ := json.Marshal(checkpointFile{Seq: seq})
 	if err := st.fs.writeFile(st.path, b); err != nil {
-		return fmt.Errorf("telemetry: checkpoint of %s: %w", st.name, err)
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	st.checkpoint.Store(seq)
 	return nil
@@ -292,7 +329,7 @@ func (st *sinkState) advance(seq uint64) error {
 // invalid event.
 func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	if p.closed.Load() {
-		return errClosed
+		return fmt.Errorf("telemetry: %w", ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -314,18 +351,18 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 		e.AgentVersion = p.cfg.AgentVersion
 	}
 	if err := e.validate(); err != nil {
-		return err
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	buf := encodeBuffers.Get().(*[]byte)
 	defer encodeBuffers.Put(buf)
 	payload, err := appendEvent((*buf)[:0], &e)
 	if err != nil {
-		return err
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	*buf = payload
 	appended = true
 	if err := p.spool.append(payload); err != nil {
-		return err
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	if p.spool.size() > p.cfg.MaxBytes {
 		p.enforceLimit()
@@ -362,7 +399,7 @@ func (p *Pipeline) enforceLimit() {
 	p.dropping.Unlock()
 	for name, n := range dropped {
 		p.Record(context.Background(), Event{Type: TypeTelemetry, Name: NameDropped,
-			Attributes: map[string]string{AttrSink: name, AttrCount: strconv.FormatUint(n, 10), "reason": "spool full"}})
+			Attributes: map[string]string{AttrSink: name, AttrCount: strconv.FormatUint(n, 10), AttrReason: "spool full"}})
 	}
 }
 

@@ -29,6 +29,14 @@ func newMemSink(name string) *memSink { return &memSink{name: name, signal: make
 
 func (m *memSink) Name() string { return m.name }
 
+// pendingSink is a sink without an endpoint, such as the SSM channel
+// without a sender.
+func pendingSink() Sink {
+	s := newMemSink("ssm")
+	s.send = func([]Event) (int, error) { return 0, ErrNotConfigured }
+	return s
+}
+
 func (m *memSink) Send(ctx context.Context, events []Event) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -158,7 +166,7 @@ func TestRecordAndDeliver(t *testing.T) {
 	p := run(t, Config{Dir: t.TempDir(), AgentVersion: "3.1.0.0", Sinks: []SinkConfig{fast(a), fast(b)}})
 	ctx := context.Background()
 	at := time.Date(2026, 11, 25, 10, 15, 3, 0, time.UTC)
-	if err := p.Record(ctx, Event{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: at, Attributes: map[string]string{"k": "v"}}); err != nil {
+	if err := p.Record(ctx, Event{Type: typeAgentTelemetry, Name: nameAgentStart, Time: at, Attributes: map[string]string{"k": "v"}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 99 {
@@ -172,7 +180,7 @@ func TestRecordAndDeliver(t *testing.T) {
 			t.Fatalf("%s got %d events", s.name, len(got))
 		}
 		e := got[0]
-		if e.ID == "" || !e.Time.Equal(at) || e.Type != TypeAgentTelemetry || e.AgentVersion != "3.1.0.0" || e.Attributes["k"] != "v" {
+		if e.ID == "" || !e.Time.Equal(at) || e.Type != typeAgentTelemetry || e.AgentVersion != "3.1.0.0" || e.Attributes["k"] != "v" {
 			t.Errorf("%s: first event %+v", s.name, e)
 		}
 		for i, e := range got[1:] {
@@ -237,7 +245,15 @@ func TestConfigValidation(t *testing.T) {
 		{Config{Dir: dir, Sinks: []SinkConfig{{}}}, "Sinks[0].Sink is nil"},
 		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("Bad Name")}}}, `sink name "Bad Name"`},
 		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a")}, {Sink: newMemSink("a")}}}, `two sinks named "a"`},
-		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a"), FlushInterval: -1}}}, "negative"},
+		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a"), FlushInterval: -1}}}, "Config.Sinks[0] (a): SinkConfig.FlushInterval is negative"},
+		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a"), MaxPendingBytes: -1}}}, "SinkConfig.MaxPendingBytes is negative"},
+		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a"), MaxBatch: -5}}}, "SinkConfig.MaxBatch is negative (-5)"},
+		{Config{Dir: dir, Sinks: []SinkConfig{{Sink: newMemSink("a"), RetryInitial: time.Minute, RetryMax: time.Second}}}, "SinkConfig.RetryMax (1s) is less than RetryInitial (1m0s)"},
+		{Config{Dir: dir, SegmentBytes: -1}, "Config.SegmentBytes is -1"},
+		{Config{Dir: dir, SegmentBytes: 100}, "Config.SegmentBytes is 100, want at least 4096"},
+		{Config{Dir: dir, MaxBytes: -1}, "Config.MaxBytes is -1"},
+		{Config{Dir: dir, AgentVersion: "\xff"}, "Config.AgentVersion"},
+		{Config{Dir: dir, AgentVersion: strings.Repeat("1", MaxVersionBytes+1)}, "Config.AgentVersion"},
 	}
 	for _, tt := range tests {
 		if _, err := Open(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -47,8 +47,8 @@ type LocalSink interface {
 }
 
 // ErrNotConfigured is wrapped by a sink's error when it has nowhere to send
-// to yet.
-var ErrNotConfigured = errors.New("telemetry: sink not configured")
+// to yet, as in fmt.Errorf("my sink: %w: no endpoint", ErrNotConfigured).
+var ErrNotConfigured = errors.New("not configured")
 
 // Permanent marks err as permanent: the events it concerns are dropped
 // rather than retried.

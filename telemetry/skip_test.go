@@ -14,7 +14,7 @@ import (
 func TestPendingSinkIsBounded(t *testing.T) {
 	dir := t.TempDir()
 	ok := newMemSink("ok")
-	pending := fast(&SSMChannel{})
+	pending := fast(pendingSink())
 	pending.MaxPendingBytes = 8192
 	p := run(t, Config{Dir: dir, SegmentBytes: 4096, Sinks: []SinkConfig{fast(ok), pending}})
 	for i := range 1000 {

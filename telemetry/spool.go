@@ -125,7 +125,7 @@ func openSpool(fsys fileSystem, dir string, segmentBytes int64, minSeq uint64) (
 func (s *spool) list() error {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return fmt.Errorf("telemetry: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	for _, e := range entries {
 		name := e.Name()
@@ -136,11 +136,11 @@ func (s *spool) list() error {
 		switch {
 		case e.Type()&os.ModeSymlink != 0:
 			if err := s.fs.remove(filepath.Join(s.dir, name)); err != nil {
-				return fmt.Errorf("telemetry: spool: removing the link %s: %w", filepath.Join(s.dir, name), err)
+				return fmt.Errorf("spool: removing the link %s: %w", filepath.Join(s.dir, name), err)
 			}
 			continue
 		case !e.Type().IsRegular():
-			return fmt.Errorf("telemetry: spool: %s is not a regular file (%v); remove it", filepath.Join(s.dir, name), e.Type())
+			return fmt.Errorf("spool: %s is not a regular file (%v); remove it", filepath.Join(s.dir, name), e.Type())
 		}
 		s.segments = append(s.segments, segment{first: first})
 	}
@@ -177,23 +177,23 @@ func (s *spool) reopenLast(next *uint64) error {
 	f, err := s.fs.open(s.path(last.first), true)
 	if errors.Is(err, atomicfile.ErrUnsafe) { // not ours to write to: set aside, never written
 		if err := s.fs.remove(s.path(last.first)); err != nil {
-			return fmt.Errorf("telemetry: spool: %w", err)
+			return fmt.Errorf("spool: %w", err)
 		}
 		s.segments = s.segments[:len(s.segments)-1]
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("telemetry: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	size, lastSeq, err := scanSegment(io.NewSectionReader(f, 0, 1<<62), last.first)
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("telemetry: spool: reading %s: %w", s.path(last.first), err)
+		return fmt.Errorf("spool: reading %s: %w", s.path(last.first), err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("telemetry: spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	last.size = size
 	*next = max(*next, lastSeq+1)
@@ -261,7 +261,7 @@ func (s *spool) append(payload []byte) error {
 	s.arriving.Add(-1)
 	if s.closed {
 		s.mu.Unlock()
-		return errClosed
+		return ErrClosed
 	}
 	s.buf = appendUnnumbered(s.buf, payload)
 	s.count++
@@ -500,11 +500,12 @@ func (s *spool) close() error {
 	return s.f.Close()
 }
 
-// errClosed is returned by a closed pipeline.
-var errClosed = errors.New("telemetry: pipeline closed")
+// ErrClosed is wrapped by the error of Record or Serve on a closed
+// pipeline.
+var ErrClosed = errors.New("pipeline closed")
 
 // ErrNotRecorded is wrapped, with its cause (such as syscall.ENOSPC), by
 // the error of a Record that the spool could not store: the disk is full
 // or failing. The pipeline goes on; a later Record tries again, and
 // SpoolStatus says why it is degraded.
-var ErrNotRecorded = errors.New("telemetry: event not recorded")
+var ErrNotRecorded = errors.New("event not recorded")

@@ -37,9 +37,9 @@ func TestNeverFollowsLinks(t *testing.T) {
 		{"spare hard link", hardlinkAt("spool/segments/" + spareName), true, ""},
 		{"checkpoint", symlinkAt("spool/checkpoints/audit.json"), true, ""},
 		{"checkpoint hard link", hardlinkAt("spool/checkpoints/audit.json"), true, ""},
-		{"audit file", symlinkAt("audits/" + auditPrefix + today), false, ""},
-		{"audit file hard link", hardlinkAt("audits/" + auditPrefix + today), true, ""},
-		{"audit file fifo", fifoAt("audits/" + auditPrefix + today), false, ""},
+		{"audit file", symlinkAt("audits/" + DefaultAuditPrefix + today), false, ""},
+		{"audit file hard link", hardlinkAt("audits/" + DefaultAuditPrefix + today), true, ""},
+		{"audit file fifo", fifoAt("audits/" + DefaultAuditPrefix + today), false, ""},
 		{"checkpoint fifo", fifoAt("spool/checkpoints/audit.json"), true, ""},
 		{"spare fifo", fifoAt("spool/segments/" + spareName), true, ""},
 		{"segments directory", dirLinkAt("spool/segments"), false, "segments"},
@@ -150,6 +150,6 @@ func runOnceErr(cfg Config, from int) (int, error) {
 		return 0, err
 	}
 	a := cfg.Sinks[0].Sink.(*AuditFiles)
-	b, _ := os.ReadFile(filepath.Join(a.Dir, auditPrefix+time.Now().UTC().Format(auditDate)))
+	b, _ := os.ReadFile(filepath.Join(a.Dir, DefaultAuditPrefix+time.Now().UTC().Format(auditDate)))
 	return strings.Count(string(b), "run"+strconv.Itoa(from)+"."), nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ssmkit/ssmkit/telemetry"
 	"github.com/ssmkit/ssmkit/telemetry/awschannel"
 	cw "github.com/ssmkit/ssmkit/telemetry/cloudwatch"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // imdsTimeout bounds every question to the EC2 metadata service.
@@ -76,7 +77,7 @@ func (c *core) startTelemetry(ctx context.Context) error {
 	sinks := []telemetry.SinkConfig{{Sink: &telemetry.AuditFiles{Dir: filepath.Join(c.g.logDir, "audits"), Keep: a.AuditExpirationDay,
 		MaxDayBytes: int64(t.AuditMaxDayMiB) << 20, MaxTotalBytes: int64(t.AuditMaxTotalMiB) << 20}}}
 	if a.TelemetryMetricsToSSM {
-		ch := &telemetry.SSMChannel{}
+		ch := &ssm.Channel{}
 		if t.Endpoint != "" {
 			cfg, err := c.awsConfig(ctx, "the AWS telemetry channel")
 			if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/supervisor"
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 	"github.com/ssmkit/ssmkit/workerproto"
 	"github.com/ssmkit/ssmkit/workerproto/ssmv3"
 )
@@ -89,7 +90,7 @@ func runCore(s streams, g *globals) int {
 		ctl.Close()
 		return failure(s, "core", err)
 	}
-	c.record(telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart})
+	c.record(telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart})
 
 	// An update that a crash interrupted is finished or undone before the
 	// workers start; its result is recorded, telemetry being up.
@@ -433,8 +434,8 @@ func (c *core) reportResult(key, code, source, target string) {
 			return
 		}
 	}
-	c.record(telemetry.Event{Type: telemetry.TypeUpdateResult, Name: code, AgentVersion: source,
-		Attributes: map[string]string{telemetry.AttrSourceVersion: source, telemetry.AttrTargetVersion: target}})
+	c.record(telemetry.Event{Type: ssm.TypeUpdateResult, Name: code, AgentVersion: source,
+		Attributes: map[string]string{ssm.AttrSourceVersion: source, ssm.AttrTargetVersion: target}})
 	c.log.Info("update result", "result", code)
 	if key != "" {
 		// Kept in memory too: a disk that cannot take the file must not

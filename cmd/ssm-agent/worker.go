@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 	"github.com/ssmkit/ssmkit/workerproto"
 	"github.com/ssmkit/ssmkit/workerproto/ssmv3"
 )
@@ -48,7 +48,7 @@ func runWorker(s streams, g *globals, args []string) int {
 	w := &workerproto.Worker{Name: workerName, Version: version, ReconnectGrace: *grace}
 	var started bool
 	err := w.Serve(ctx, func(ctx context.Context) error {
-		if err := w.Event(ctx, workerproto.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameWorkerStart}); err != nil {
+		if err := w.Event(ctx, workerproto.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameWorkerStart}); err != nil {
 			return fmt.Errorf("recording the start: %w", err)
 		}
 		started = true

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/telemetry"
 	"github.com/ssmkit/ssmkit/telemetry/cloudwatch"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 func main() {
@@ -61,13 +62,13 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{telemetry.NameAgentStart, telemetry.NameWorkerStart} {
-		if err := p.Record(ctx, telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: name}); err != nil {
+	for _, name := range []string{ssm.NameAgentStart, ssm.NameWorkerStart} {
+		if err := p.Record(ctx, telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: name}); err != nil {
 			return err
 		}
 	}
-	err = p.Record(ctx, telemetry.Event{Type: telemetry.TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0",
-		Attributes: map[string]string{telemetry.AttrSourceVersion: "3.0.151.0", telemetry.AttrTargetVersion: "3.3.987.0"}})
+	err = p.Record(ctx, telemetry.Event{Type: ssm.TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0",
+		Attributes: map[string]string{ssm.AttrSourceVersion: "3.0.151.0", ssm.AttrTargetVersion: "3.3.987.0"}})
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	if err := p.Close(cctx); err != nil {
 		return err
 	}
-	files, _ := filepath.Glob(filepath.Join(audits, "amazon-ssm-agent-audit-*"))
+	files, _ := filepath.Glob(filepath.Join(audits, telemetry.DefaultAuditPrefix+"*"))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -1,6 +1,19 @@
-// Package awschannel sends the SSM Agent's audit telemetry messages to an
-// HTTPS endpoint the user configures: a JSON POST signed with AWS Signature
-// Version 4, for telemetry.SSMChannel's Sender.
+// Package awschannel sends the SSM Agent's telemetry messages (built by
+// telemetry/ssm's Channel) to an HTTPS endpoint the user configures: a JSON
+// POST signed with AWS Signature Version 4. Its Sender is the Channel's
+// Sender; 2xx is success, 408, 429 and 5xx are retried, any other status
+// refuses the messages for good.
+//
+// The smallest use:
+//
+//	cfg, err := config.LoadDefaultConfig(ctx)
+//	…
+//	sink := &ssm.Channel{Sender: &awschannel.Sender{
+//		Endpoint: "https://telemetry.example.com/", Region: cfg.Region, Credentials: cfg.Credentials,
+//	}}
+//
+// Without an Endpoint the sender is not configured and the channel's
+// events wait.
 package awschannel
 
 import (
@@ -20,10 +33,16 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
-// DefaultService is the signing name used when Sender.Service is empty.
-const DefaultService = "ssm"
+// Defaults of Sender.
+const (
+	// DefaultService is the signing name used when Sender.Service is empty.
+	DefaultService = "ssm"
+	// DefaultTimeout bounds a request of the default Client.
+	DefaultTimeout = 30 * time.Second
+)
 
 // Sender POSTs messages as {"Messages":[{"Topic":…,"Payload":{…}},…]} to
 // Endpoint, signed with Signature V4 by Credentials for Region and Service.
@@ -37,22 +56,22 @@ type Sender struct {
 	Region, Service string
 	// Credentials sign the request; required with an Endpoint.
 	Credentials aws.CredentialsProvider
-	// Client sends the request; default a client with a 30 s timeout.
+	// Client sends the request; default a client with DefaultTimeout.
 	Client *http.Client
 	// Now returns the signing time; default time.Now.
 	Now func() time.Time
 }
 
-var _ telemetry.Sender = (*Sender)(nil)
+var _ ssm.Sender = (*Sender)(nil)
 
-var defaultClient = &http.Client{Timeout: 30 * time.Second}
+var defaultClient = &http.Client{Timeout: DefaultTimeout}
 
 type body struct {
-	Messages []telemetry.Message `json:"Messages"`
+	Messages []ssm.Message `json:"Messages"`
 }
 
 // Send posts the messages.
-func (s *Sender) Send(ctx context.Context, msgs []telemetry.Message) error {
+func (s *Sender) Send(ctx context.Context, msgs []ssm.Message) error {
 	if s.Endpoint == "" {
 		return fmt.Errorf("aws channel: %w: no endpoint", telemetry.ErrNotConfigured)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 var (
@@ -47,7 +48,7 @@ func TestSend(t *testing.T) {
 	}))
 	defer srv.Close()
 	s := &Sender{Endpoint: srv.URL + "/telemetry", Region: "eu-west-1", Credentials: creds, Client: srv.Client(), Now: func() time.Time { return at }}
-	msgs, _ := telemetry.Messages([]telemetry.Event{{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart, AgentVersion: "3.0.151.0"}})
+	msgs, _ := ssm.Messages([]telemetry.Event{{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart, AgentVersion: "3.0.151.0"}})
 	if err := s.Send(context.Background(), msgs); err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestSendErrors(t *testing.T) {
 // The sender with the SSM channel sink in a pipeline: pending without an
 // endpoint, delivering once it has one.
 func TestWithSSMChannel(t *testing.T) {
-	ch := &telemetry.SSMChannel{Sender: &Sender{}}
-	if _, err := ch.Send(context.Background(), []telemetry.Event{{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart}}); !errors.Is(err, telemetry.ErrNotConfigured) {
+	ch := &ssm.Channel{Sender: &Sender{}}
+	if _, err := ch.Send(context.Background(), []telemetry.Event{{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart}}); !errors.Is(err, telemetry.ErrNotConfigured) {
 		t.Errorf("SSM channel without an endpoint: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // BenchmarkLogsBatching delivers 1,000,000 small events through the
@@ -32,7 +33,7 @@ func BenchmarkLogsBatching(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for j := range total / 64 {
-					p.Record(context.Background(), telemetry.Event{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameWorkerStart,
+					p.Record(context.Background(), telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameWorkerStart,
 						AgentVersion: "3.3.987.0", Attributes: map[string]string{"n": strconv.Itoa(i*total + j)}})
 				}
 			}()

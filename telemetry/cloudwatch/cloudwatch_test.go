@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/internal/fakecloudwatch"
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 	"github.com/ssmkit/ssmkit/telemetry/telemetrytest"
 )
 
@@ -41,8 +42,8 @@ func metricsSink(s *fakecloudwatch.Server) *Metrics {
 }
 
 func event(i int, at time.Time) telemetry.Event {
-	return telemetry.Event{ID: "id-" + strconv.Itoa(i), Time: at, Type: telemetry.TypeAgentTelemetry,
-		Name: telemetry.NameWorkerStart, AgentVersion: "3.3.987.0"}
+	return telemetry.Event{ID: "id-" + strconv.Itoa(i), Time: at, Type: ssm.TypeAgentTelemetry,
+		Name: ssm.NameWorkerStart, AgentVersion: "3.3.987.0"}
 }
 
 // sendAll sends events through the sink until all are taken.
@@ -78,7 +79,7 @@ func TestLogsCreatesAndDelivers(t *testing.T) {
 	if err := json.Unmarshal([]byte(got[0].Message), &line); err != nil {
 		t.Fatal(err)
 	}
-	if line["id"] != "id-1" || line["name"] != telemetry.NameWorkerStart || line["attributes"].(map[string]any)["k"] != "v" {
+	if line["id"] != "id-1" || line["name"] != ssm.NameWorkerStart || line["attributes"].(map[string]any)["k"] != "v" {
 		t.Errorf("line %v", line)
 	}
 }
@@ -205,9 +206,9 @@ func TestMetrics(t *testing.T) {
 	sink := metricsSink(s)
 	now := time.Now().Truncate(time.Millisecond)
 	events := []telemetry.Event{
-		{ID: "1", Time: now, Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart, AgentVersion: "3.0.151.0"},
-		{ID: "2", Time: now.Add(time.Second), Type: telemetry.TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0",
-			Attributes: map[string]string{telemetry.AttrSourceVersion: "3.0.151.0", telemetry.AttrTargetVersion: "3.3.987.0"}},
+		{ID: "1", Time: now, Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart, AgentVersion: "3.0.151.0"},
+		{ID: "2", Time: now.Add(time.Second), Type: ssm.TypeUpdateResult, Name: "UpdateSucceeded_SelfUpdate-3.3.987.0",
+			Attributes: map[string]string{ssm.AttrSourceVersion: "3.0.151.0", ssm.AttrTargetVersion: "3.3.987.0"}},
 		{ID: "3", Time: now, Type: "custom", Name: strings.Repeat("m", 300), AgentVersion: "1"},
 	}
 	sendAll(t, sink, events)
@@ -216,7 +217,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("%d datums", len(got))
 	}
 	d := got[0]
-	if d.Namespace != DefaultNamespace || d.MetricName != telemetry.NameAgentStart || d.Unit != "Count" || d.Value != 1 ||
+	if d.Namespace != DefaultNamespace || d.MetricName != ssm.NameAgentStart || d.Unit != "Count" || d.Value != 1 ||
 		d.Timestamp.Sub(now).Abs() > time.Millisecond || d.Dimensions["InstanceId"] != "i-0123" || d.Dimensions["AgentVersion"] != "3.0.151.0" || len(d.Dimensions) != 2 {
 		t.Errorf("start datum %+v", d)
 	}
@@ -280,4 +281,53 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestValidate: names and values the service would refuse are errors that
+// name the field, from Validate, Send and Open; empty names are a sink not
+// yet configured.
+func TestValidate(t *testing.T) {
+	s := fake(t)
+	logs := func(group, stream string, days int32) *Logs {
+		return &Logs{Client: cloudwatchlogs.NewFromConfig(s.Config()), Group: group, Stream: stream, RetentionDays: days}
+	}
+	metrics := func(m Metrics) *Metrics { m.Client = cloudwatch.NewFromConfig(s.Config()); return &m }
+	for _, tt := range []struct {
+		sink interface {
+			telemetry.Sink
+			Validate() error
+		}
+		want string
+	}{
+		{logs("bad group", "s", 0), "Logs.Group"},
+		{logs(strings.Repeat("g", 513), "s", 0), "Logs.Group"},
+		{logs("g", "a:b", 0), "Logs.Stream"},
+		{logs("g", strings.Repeat("s", 513), 0), "Logs.Stream"},
+		{logs("g", "s", 2), "Logs.RetentionDays is 2"},
+		{logs("g", "s", -1), "Logs.RetentionDays is -1"},
+		{metrics(Metrics{Namespace: "AWS/EC2"}), "Metrics.Namespace"},
+		{metrics(Metrics{Namespace: strings.Repeat("n", 256)}), "Metrics.Namespace"},
+		{metrics(Metrics{InstanceID: "i-\n"}), "Metrics.InstanceID"},
+	} {
+		if err := tt.sink.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.sink, err, tt.want)
+		}
+		if _, err := tt.sink.Send(context.Background(), []telemetry.Event{event(1, time.Now())}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Send with %+v = %v, want %q", tt.sink, err, tt.want)
+		}
+		_, err := telemetry.Open(telemetry.Config{Dir: t.TempDir(), Sinks: []telemetry.SinkConfig{{Sink: tt.sink}}})
+		if err == nil || !strings.Contains(err.Error(), "): "+tt.want) {
+			t.Errorf("Open with %+v = %v, want %q", tt.sink, err, tt.want)
+		}
+	}
+	for _, ok := range []interface{ Validate() error }{
+		&Logs{}, &Logs{Group: "/aws/ssm/Audit_#1", Stream: "i-0123 host.example.com", RetentionDays: 3653}, &Metrics{}, &Metrics{Namespace: "myagent/telemetry"},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", ok, err)
+		}
+	}
+	if s.Calls("PutLogEvents")+s.Calls("PutMetricData") != 0 {
+		t.Error("an invalid sink called the service")
+	}
 }

@@ -1,8 +1,3 @@
-// Package cloudwatch holds the telemetry sinks that deliver to the
-// customer's CloudWatch: Metrics (PutMetricData, as the SSM Agent does with
-// TelemetryMetricsToCloudWatch) and Logs (PutLogEvents, one JSON line per
-// event). They use the aws-sdk-go-v2 clients the caller configures, and
-// keep to the service's limits so that every call can succeed.
 package cloudwatch
 
 import (
@@ -61,7 +56,10 @@ type Logs struct {
 	Client LogsAPI
 	// Group and Stream name the destination; required.
 	Group, Stream string
-	// RetentionDays, when not zero, is set on a group the sink creates.
+	// RetentionDays, when not zero, is set on a group the sink creates:
+	// one of the values the service accepts, 1, 3, 5, 7, 14, 30, 60, 90,
+	// 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+	// 3288 or 3653. Zero leaves the service's default, never expire.
 	RetentionDays int32
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
@@ -105,6 +103,9 @@ func Message(e telemetry.Event) string {
 func (l *Logs) Send(ctx context.Context, events []telemetry.Event) (int, error) {
 	if l.Client == nil || l.Group == "" || l.Stream == "" {
 		return 0, fmt.Errorf("cloudwatch logs: %w: client, group or stream missing", telemetry.ErrNotConfigured)
+	}
+	if err := l.Validate(); err != nil {
+		return 0, fmt.Errorf("cloudwatch logs: %w", err)
 	}
 	now := time.Now()
 	if l.Now != nil {

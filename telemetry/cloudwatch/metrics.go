@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // The PutMetricData limits.
@@ -66,6 +67,9 @@ func (m *Metrics) Send(ctx context.Context, events []telemetry.Event) (int, erro
 	if m.Client == nil {
 		return 0, fmt.Errorf("cloudwatch metrics: %w: no client", telemetry.ErrNotConfigured)
 	}
+	if err := m.Validate(); err != nil {
+		return 0, fmt.Errorf("cloudwatch metrics: %w", err)
+	}
 	now := time.Now()
 	if m.Now != nil {
 		now = m.Now()
@@ -111,10 +115,10 @@ func (m *Metrics) datum(e telemetry.Event) types.MetricDatum {
 	}
 	add("InstanceId", m.InstanceID)
 	switch e.Type {
-	case telemetry.TypeUpdateResult:
-		add("SourceVersion", e.Attributes[telemetry.AttrSourceVersion])
-		add("TargetVersion", e.Attributes[telemetry.AttrTargetVersion])
-	case telemetry.TypeAgentTelemetry:
+	case ssm.TypeUpdateResult:
+		add("SourceVersion", e.Attributes[ssm.AttrSourceVersion])
+		add("TargetVersion", e.Attributes[ssm.AttrTargetVersion])
+	case ssm.TypeAgentTelemetry:
 		add("AgentVersion", e.AgentVersion)
 	default:
 		add("AgentVersion", e.AgentVersion)

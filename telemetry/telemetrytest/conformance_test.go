@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 	"github.com/ssmkit/ssmkit/telemetry/telemetrytest"
 )
 
@@ -40,10 +41,10 @@ func TestAuditFiles(t *testing.T) {
 
 type memSender struct {
 	mu   sync.Mutex
-	msgs []telemetry.Message
+	msgs []ssm.Message
 }
 
-func (m *memSender) Send(ctx context.Context, msgs []telemetry.Message) error {
+func (m *memSender) Send(ctx context.Context, msgs []ssm.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -56,10 +57,10 @@ func (m *memSender) Send(ctx context.Context, msgs []telemetry.Message) error {
 // The SSM channel keeps only counts, so it is checked for the contract's
 // mechanics: it takes events and honours contexts.
 func TestSSMChannelContract(t *testing.T) {
-	s := &telemetry.SSMChannel{Sender: &memSender{}}
+	s := &ssm.Channel{Sender: &memSender{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if n, err := s.Send(ctx, []telemetry.Event{{Type: telemetry.TypeAgentTelemetry, Name: telemetry.NameAgentStart}}); err == nil && n > 0 {
+	if n, err := s.Send(ctx, []telemetry.Event{{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart}}); err == nil && n > 0 {
 		t.Errorf("Send on a cancelled context = %d, %v", n, err)
 	}
 }

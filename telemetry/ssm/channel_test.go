@@ -1,4 +1,4 @@
-package telemetry
+package ssm
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssmkit/ssmkit/telemetry"
 )
 
 type recordingSender struct {
@@ -26,7 +28,7 @@ func (r *recordingSender) Send(ctx context.Context, msgs []Message) error {
 }
 
 func TestMessages(t *testing.T) {
-	events := []Event{
+	events := []telemetry.Event{
 		{Type: TypeAgentTelemetry, Name: NameAgentStart, AgentVersion: "3.0.151.0"},
 		{Type: TypeAgentTelemetry, Name: NameWorkerStart, AgentVersion: "3.0.151.0"},
 		{Type: TypeAgentTelemetry, Name: NameWorkerStart, AgentVersion: "3.0.151.0"},
@@ -55,29 +57,29 @@ func TestMessages(t *testing.T) {
 	}
 }
 
-func TestSSMChannel(t *testing.T) {
+func TestChannel(t *testing.T) {
 	ctx := context.Background()
-	events := []Event{{Type: TypeAgentTelemetry, Name: NameAgentStart, AgentVersion: "1"}}
+	events := []telemetry.Event{{Type: TypeAgentTelemetry, Name: NameAgentStart, AgentVersion: "1"}}
 	// No sender: pending, nothing consumed.
-	n, err := (&SSMChannel{}).Send(ctx, events)
-	if n != 0 || !errors.Is(err, ErrNotConfigured) {
+	n, err := (&Channel{}).Send(ctx, events)
+	if n != 0 || !errors.Is(err, telemetry.ErrNotConfigured) {
 		t.Errorf("without a sender: %d, %v", n, err)
 	}
 	s := &recordingSender{}
-	n, err = (&SSMChannel{Sender: s}).Send(ctx, events)
+	n, err = (&Channel{Sender: s}).Send(ctx, events)
 	if n != 1 || err != nil || len(s.msgs) != 1 {
 		t.Errorf("with a sender: %d, %v, %v", n, err, s.msgs)
 	}
 	s.err = errors.New("503")
-	if n, err := (&SSMChannel{Sender: s}).Send(ctx, events); n != 0 || err == nil {
+	if n, err := (&Channel{Sender: s}).Send(ctx, events); n != 0 || err == nil {
 		t.Errorf("failing sender: %d, %v", n, err)
 	}
 }
 
-func TestSSMChannelPreviousDaysOnly(t *testing.T) {
+func TestChannelPreviousDaysOnly(t *testing.T) {
 	now := time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
-	c := &SSMChannel{Sender: &recordingSender{}, PreviousDaysOnly: true, Location: time.UTC, Now: func() time.Time { return now }}
-	events := []Event{
+	c := &Channel{Sender: &recordingSender{}, PreviousDaysOnly: true, Location: time.UTC, Now: func() time.Time { return now }}
+	events := []telemetry.Event{
 		{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: now.Add(-30 * time.Hour)},
 		{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: now.Add(-16 * time.Hour)},
 		{Type: TypeAgentTelemetry, Name: NameAgentStart, Time: now.Add(-14 * time.Hour)}, // today

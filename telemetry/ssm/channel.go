@@ -1,10 +1,12 @@
-package telemetry
+package ssm
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/ssmkit/ssmkit/telemetry"
 )
 
 // A Message is one telemetry message for AWS, as the SSM Agent sends it
@@ -15,8 +17,8 @@ type Message struct {
 	Payload json.RawMessage `json:"Payload"`
 }
 
-// A Sender delivers messages to AWS. An error marked Permanent drops them;
-// one wrapping ErrNotConfigured keeps them waiting.
+// A Sender delivers messages to AWS. An error marked telemetry.Permanent
+// drops them; one wrapping telemetry.ErrNotConfigured keeps them waiting.
 type Sender interface {
 	Send(ctx context.Context, messages []Message) error
 }
@@ -39,16 +41,17 @@ type UpdateResultPayload struct {
 	TargetVersion         string
 }
 
-// SSMChannel is the SSM Agent's audit telemetry to AWS as a Sink
-// (TelemetryMetricsToSSM): it builds the SSM payloads from the events and
-// hands them to Sender. Without a Sender it is pending: events wait and
-// nothing is lost.
-type SSMChannel struct {
+// Channel is the SSM Agent's audit telemetry to AWS as a telemetry.Sink
+// (TelemetryMetricsToSSM): it builds the SSM payloads from the events (see
+// Messages) and hands them to Sender in one call. Without a Sender it is
+// pending: events wait and nothing is lost.
+type Channel struct {
+	// Sender delivers the messages; nil means not configured yet.
 	Sender Sender
 	// PreviousDaysOnly sends only events from days before today (in
 	// Location), like the SSM Agent, which reports yesterday's audit file;
 	// pair it with a long SinkConfig.FlushInterval (the SSM Agent: 5 hours).
-	// By default events are sent as they come.
+	// By default (false) events are sent as they come.
 	PreviousDaysOnly bool
 	// Location is the time zone of "today"; default Local.
 	Location *time.Location
@@ -56,13 +59,13 @@ type SSMChannel struct {
 	Now func() time.Time
 }
 
-var _ Sink = (*SSMChannel)(nil)
+var _ telemetry.Sink = (*Channel)(nil)
 
 // Name returns "ssm".
-func (c *SSMChannel) Name() string { return "ssm" }
+func (c *Channel) Name() string { return "ssm" }
 
 // Send turns the events into messages and sends them in one call.
-func (c *SSMChannel) Send(ctx context.Context, events []Event) (int, error) {
+func (c *Channel) Send(ctx context.Context, events []telemetry.Event) (int, error) {
 	n := len(events)
 	if c.PreviousDaysOnly {
 		loc, now := c.Location, time.Now
@@ -85,11 +88,11 @@ func (c *SSMChannel) Send(ctx context.Context, events []Event) (int, error) {
 		}
 	}
 	if c.Sender == nil {
-		return 0, fmt.Errorf("ssm channel: %w: no sender (endpoint) configured", ErrNotConfigured)
+		return 0, fmt.Errorf("ssm channel: %w: no sender (endpoint)", telemetry.ErrNotConfigured)
 	}
 	msgs, err := Messages(events[:n])
 	if err != nil {
-		return 0, Permanent(err)
+		return 0, telemetry.Permanent(fmt.Errorf("ssm channel: %w", err))
 	}
 	if len(msgs) > 0 {
 		if err := c.Sender.Send(ctx, msgs); err != nil {
@@ -103,7 +106,7 @@ func (c *SSMChannel) Send(ctx context.Context, events []Event) (int, error) {
 // agent_telemetry message per agent version with the starts counted, and
 // one agent_update_result message per update result. Other events are not
 // part of SSM's telemetry and are left out.
-func Messages(events []Event) ([]Message, error) {
+func Messages(events []telemetry.Event) ([]Message, error) {
 	counts := map[string]*TelemetryPayload{}
 	var order []string
 	var msgs []Message
