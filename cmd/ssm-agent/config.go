@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/telemetry"
+	cw "github.com/ssmkit/ssmkit/telemetry/cloudwatch"
 )
 
 // Config is the agent's configuration: SSM's amazon-ssm-agent.json, whose
@@ -253,6 +254,10 @@ func parseAgent(raw json.RawMessage, a *AgentConfig) ([]string, error) {
 		}
 	}
 	if a.TelemetryMetricsNamespace == "" {
+		a.TelemetryMetricsNamespace = "amazon-ssm-agent-telemetry"
+	}
+	if err := (&cw.Metrics{Namespace: a.TelemetryMetricsNamespace}).Validate(); err != nil {
+		warnings = append(warnings, fmt.Sprintf("Agent.TelemetryMetricsNamespace %q is not one CloudWatch accepts: using the default, amazon-ssm-agent-telemetry", a.TelemetryMetricsNamespace))
 		a.TelemetryMetricsNamespace = "amazon-ssm-agent-telemetry"
 	}
 	return warnings, nil

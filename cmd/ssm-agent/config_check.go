@@ -9,6 +9,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/supervisor"
+	cw "github.com/ssmkit/ssmkit/telemetry/cloudwatch"
 )
 
 // A numRange is the range of a count or duration of this agent's own
@@ -102,6 +103,17 @@ func checkSections(cfg *Config) error {
 		if err := checkURL("Telemetry.Endpoint", t.Endpoint, "https", "http"); err != nil {
 			return err
 		}
+		if u, _ := url.Parse(t.Endpoint); selfupdate.CheckURL(u) != nil {
+			return fmt.Errorf("Telemetry.Endpoint is %q: want https (plain http only to a loopback host)", t.Endpoint)
+		}
+	}
+	if t.CloudWatchLogsGroup != "" {
+		if err := (&cw.Logs{Group: t.CloudWatchLogsGroup}).Validate(); err != nil {
+			return fmt.Errorf("Telemetry.CloudWatchLogsGroup: %w", err)
+		}
+	}
+	if err := (&cw.Metrics{InstanceID: t.InstanceId}).Validate(); err != nil {
+		return fmt.Errorf("Telemetry.InstanceId: %w", err)
 	}
 	if err := checkRange("Telemetry.AuditMaxDayMiB", t.AuditMaxDayMiB, 1, 1<<20); err != nil {
 		return err

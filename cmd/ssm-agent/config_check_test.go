@@ -41,6 +41,8 @@ var badConfigs = []struct{ name, in, want string }{
 	{"public-key", `{"SelfUpdate": {"PublicKeys": ["-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----"]}}`, "SelfUpdate.PublicKeys[0]"},
 	{"endpoint-scheme", `{"Telemetry": {"Endpoint": "ws://example.com"}}`, "Telemetry.Endpoint"},
 	{"retention", `{"Telemetry": {"CloudWatchLogsRetentionDays": 2}}`, "Telemetry.CloudWatchLogsRetentionDays is 2"},
+	{"log-group", `{"Telemetry": {"CloudWatchLogsGroup": "no spaces allowed"}}`, "Telemetry.CloudWatchLogsGroup"},
+	{"endpoint-plain-http", `{"Telemetry": {"Endpoint": "http://telemetry.example.com/"}}`, "plain http only to a loopback host"},
 }
 
 func TestConfigRefusals(t *testing.T) {
