@@ -17,6 +17,7 @@ import (
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/sdnotify"
 	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/selfupdate/handover"
 	"github.com/ssmkit/ssmkit/supervisor"
 	"github.com/ssmkit/ssmkit/telemetry"
 	"github.com/ssmkit/ssmkit/telemetry/ssm"
@@ -43,7 +44,7 @@ type core struct {
 	sup            *supervisor.Supervisor
 	updater        *selfupdate.Updater
 	stop           context.CancelFunc
-	handover       atomic.Bool
+	handingOver    atomic.Bool
 	running        atomic.Bool               // the workers are supervised
 	v3cores        map[[2]string]*ssmv3.Core // by health and termination socket
 	managed        bool                      // under a service manager that restarts the core
@@ -133,8 +134,8 @@ func runCore(s streams, g *globals) int {
 	<-ctx.Done()
 	notifier.Notify(sdnotify.Stopping)
 	<-watchdogDone
-	handover := c.handover.Load()
-	if handover {
+	handingOver := c.handingOver.Load()
+	if handingOver {
 		c.log.Info("handing over to the next core: the workers keep running")
 		c.sup.Detach()
 	} else {
@@ -151,7 +152,7 @@ func runCore(s streams, g *globals) int {
 	// The control socket goes last: while it answers, a next core (and
 	// the update guardian) knows this one still holds the data directory.
 	srv.Close()
-	if handover && canExec {
+	if handingOver && handover.CanExec {
 		return c.execCurrent()
 	}
 	c.log.Info("stopped")
@@ -165,7 +166,7 @@ func (c *core) execCurrent() int {
 	path, err := currentBinary(c.g.installDir)
 	if err == nil {
 		c.log.Info("handing over: running the version current points at", "path", path)
-		err = execSelf(path, os.Args, c.env)
+		err = handover.ExecCurrent(selfupdate.Layout{Dir: c.g.installDir}, binaryName(), os.Args, c.env)
 	}
 	c.log.Error("handing over to the next core", "err", err)
 	return exitFailure
@@ -328,15 +329,15 @@ func (c *core) handler() http.Handler {
 		writeJSON(w, c.updateNow(r.Context(), req.ManifestURL))
 	})
 	mux.HandleFunc("POST /handover", func(w http.ResponseWriter, r *http.Request) {
-		if canExec {
+		if handover.CanExec {
 			// Nothing is stopped unless the next version can be run.
 			if err := checkExecutable(currentBinary(c.g.installDir)); err != nil {
 				http.Error(w, "no handover: "+err.Error(), http.StatusConflict)
 				return
 			}
 		}
-		c.handover.Store(true)
-		writeJSON(w, HandoverReply{PID: os.Getpid(), Exec: canExec})
+		c.handingOver.Store(true)
+		writeJSON(w, HandoverReply{PID: os.Getpid(), Exec: handover.CanExec})
 		go c.stop()
 	})
 	mux.HandleFunc("POST /workers/restart", func(w http.ResponseWriter, r *http.Request) {

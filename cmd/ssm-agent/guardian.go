@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/ssmkit/ssmkit/internal/procid"
 	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/selfupdate/handover"
 )
 
 // Timeouts of the guardian's talks with the core.
@@ -55,11 +50,15 @@ func runGuardian(s streams, g *globals, args []string) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	gd := &guardian{g: g, managed: *mgr == "systemd", log: slog.New(slog.NewTextHandler(s.stderr, nil)).With("guardian", os.Getpid())}
-	ucfg.Restarter, ucfg.Health = gd, gd
+	gd := &guardian{g: g, log: slog.New(slog.NewTextHandler(s.stderr, nil)).With("guardian", os.Getpid())}
+	gate := gd.newGate(*mgr == "systemd")
+	ucfg.Restarter, ucfg.Health = gate, gate
 	ucfg.OnResult = gd.report
 	if gd.u, err = selfupdate.New(ucfg); err != nil {
 		return failure(s, name, err)
+	}
+	if j, err := gd.u.Journal(); err == nil {
+		gate.Source = j.Source // going back to it needs no preflight
 	}
 	r, err := gd.u.RunGuardian(ctx)
 	if r.Code == "" {
@@ -83,143 +82,30 @@ func runGuardian(s streams, g *globals, args []string) int {
 	return exitOK
 }
 
-// A guardian is the Restarter and HealthChecker of an update's gate, run
-// from outside the core.
+// A guardian finishes an update from outside the core: handover.Guardian
+// over the control socket is its gate's Restarter and HealthChecker, and it
+// tells the core the result.
 type guardian struct {
-	g       *globals
-	managed bool // a service manager restarts the core
-	log     *slog.Logger
-	u       *selfupdate.Updater
-	core    procid.ID // the core last seen, or started
+	g   *globals
+	log *slog.Logger
+	u   *selfupdate.Updater
 }
 
-// Restart has the version current points at run as the core. A core that
-// answers is handed over: it lets its workers be and execs that version in
-// place (on Windows it exits, and the next core is started here). With no
-// core at all, the service manager starts one, or else the guardian does,
-// detached — once: a core it started that dies means the version does not
-// run (selfupdate.ErrNotRunning), and so does a binary that cannot even
-// say its version, tried before anything is handed over. ctx ends at the
-// update's health deadline.
-func (gd *guardian) Restart(ctx context.Context, v string) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, handoverTimeout)
-		defer cancel()
+// newGate returns the gate of the guardian's update.
+func (gd *guardian) newGate(managed bool) *handover.Guardian {
+	hg := &handover.Guardian{
+		Core:    handover.Dial(controlSocket(gd.g.dataDir)),
+		Layout:  selfupdate.Layout{Dir: gd.g.installDir},
+		Binary:  binaryName(),
+		Args:    globalArgs(gd.g),
+		Managed: managed,
+		Launch: func(ctx context.Context, path string, args []string) (int, error) {
+			l := &detachedLauncher{path: path, args: args, logPath: filepath.Join(gd.g.logDir, "ssm-agent.log")}
+			return l.Launch(ctx)
+		},
+		Log: func(msg string, args ...any) { gd.log.Info(msg, args...) },
 	}
-	if err := gd.preflight(ctx, v); err != nil {
-		return err
-	}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	handedOver, launched := false, false
-	for {
-		var st Status
-		err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st)
-		switch {
-		case err == nil && st.Version == v:
-			gd.core = procid.Of(st.PID)
-			return nil
-		case err == nil && !handedOver:
-			gd.core = procid.Of(st.PID)
-			gd.log.Info("handing the core over", "pid", st.PID, "version", st.Version, "next", v)
-			var hr HandoverReply
-			if err := callCore(ctx, gd.g.dataDir, "POST", "/handover", nil, &hr); err != nil {
-				return fmt.Errorf("handing over core %d: %w", st.PID, err)
-			}
-			handedOver = true
-			if !hr.Exec {
-				if err := waitExit(ctx, gd.g.dataDir, gd.core, handoverTimeout); err != nil {
-					return fmt.Errorf("handing over core %d: %w", st.PID, err)
-				}
-			}
-		case err == nil || gd.core.Running():
-			// The core is on its way: exec'ing, stopping or starting.
-		case gd.managed:
-			gd.log.Info("the service manager restarts the core", "version", v)
-			return nil
-		case launched:
-			return fmt.Errorf("the core started on %s (pid %d) exited: %w", v, gd.core.PID, selfupdate.ErrNotRunning)
-		default:
-			if err := gd.launchCore(ctx, v); err != nil {
-				return err
-			}
-			launched = true
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no core runs %s by the deadline: %w", v, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// preflightTimeout bounds the run of a new binary's version command.
-const preflightTimeout = 20 * time.Second
-
-// preflight runs the binary of the version current points at as
-// `ssm-agent version`: one that cannot start at all (another architecture,
-// a broken file) is found before the running core is handed over to it.
-func (gd *guardian) preflight(ctx context.Context, v string) error {
-	if j, err := gd.u.Journal(); err == nil && v == j.Source {
-		return nil // going back to the version that ran: no time to lose
-	}
-	path, err := currentBinary(gd.g.installDir)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "version")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
-	out, err := cmd.Output()
-	if err != nil || !slices.Contains(strings.Fields(string(out)), v) {
-		msg := strings.TrimSpace(string(out))
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-		return fmt.Errorf("%s does not run as version %s (%v, said %q): %w", path, v, err, msg, selfupdate.ErrNotRunning)
-	}
-	return nil
-}
-
-// launchCore starts the version current points at, detached.
-func (gd *guardian) launchCore(ctx context.Context, v string) error {
-	path, err := currentBinary(gd.g.installDir)
-	if err != nil {
-		return err
-	}
-	l := &detachedLauncher{path: path, args: globalArgs(gd.g), logPath: filepath.Join(gd.g.logDir, "ssm-agent.log")}
-	gd.log.Info("starting the core", "version", v, "path", l.path, "log", l.logPath)
-	pid, err := l.Launch(ctx)
-	if err != nil {
-		return err
-	}
-	gd.core = procid.Of(pid)
-	return nil
-}
-
-// Check says whether the core that answers runs version v with every
-// worker up and ready. A core that has exited will not become healthy:
-// with no service manager to start it again, that ends the wait at once.
-func (gd *guardian) Check(ctx context.Context, v string) error {
-	var st Status
-	if err := callCore(ctx, gd.g.dataDir, "GET", "/status", nil, &st); err != nil {
-		if !gd.managed && gd.core.StartTicks > 0 && !gd.core.Running() && !controlAnswers(gd.g.dataDir) {
-			return fmt.Errorf("core %d has exited: %w", gd.core.PID, selfupdate.ErrNotRunning)
-		}
-		return err
-	}
-	if st.PID != gd.core.PID {
-		gd.core = procid.Of(st.PID)
-	}
-	switch {
-	case st.Version != v:
-		return fmt.Errorf("the core runs %s, not %s", st.Version, v)
-	case !st.Healthy:
-		return fmt.Errorf("core %s runs, its workers are not all ready", v)
-	}
-	return nil
+	return hg
 }
 
 // report hands a result to the core that runs now, which records it.
@@ -252,22 +138,4 @@ func retryCore(ctx context.Context, f func() error) error {
 		case <-t.C:
 		}
 	}
-}
-
-// waitExit waits until the core id names has exited: its process is gone
-// (where start times tell processes apart) and its control socket, which
-// it closes last, no longer answers.
-func waitExit(ctx context.Context, dataDir string, id procid.ID, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for id.Running() || controlAnswers(dataDir) {
-		select {
-		case <-ctx.Done():
-			return errors.New("it did not exit in time")
-		case <-t.C:
-		}
-	}
-	return nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
+	"github.com/ssmkit/ssmkit/selfupdate/handover"
 	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
@@ -324,7 +325,7 @@ func (r selfRestarter) Restart(ctx context.Context, v string) error {
 	}
 	if r.c.running.Load() {
 		r.c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
-		r.c.handover.Store(true)
+		r.c.handingOver.Store(true)
 		r.c.stop()
 		return nil
 	}
@@ -333,7 +334,7 @@ func (r selfRestarter) Restart(ctx context.Context, v string) error {
 		return err
 	}
 	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
-	return execSelf(path, os.Args, r.c.env)
+	return handover.ExecCurrent(selfupdate.Layout{Dir: r.c.g.installDir}, binaryName(), os.Args, r.c.env)
 }
 
 // selfHealth is the core's HealthChecker: its own version is healthy, as
