@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/retry"
 )
 
 // Sink states in SinkStatus.
@@ -68,7 +69,7 @@ func (st *sinkState) update(f func(*SinkStatus)) {
 // runSink feeds one sink until ctx ends.
 func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 	cfg := st.cfg
-	backoff := cfg.RetryInitial
+	bo := retry.New(cfg.RetryInitial, max(cfg.RetryMax, cfg.RetryInitial))
 	for {
 		// Wait for events, then let more gather for the flush interval.
 		changed := p.spool.changed()
@@ -89,17 +90,15 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 			if err == nil {
-				backoff = cfg.RetryInitial
+				bo.Reset()
 				if n == 0 {
 					break // nothing left, or the sink wants to wait
 				}
 				continue
 			}
-			wait := backoff/2 + rand.N(backoff/2+1)
-			if errors.Is(err, ErrNotConfigured) {
-				wait = max(cfg.RetryMax, cfg.FlushInterval) // no point in hurrying
-			} else {
-				backoff = min(2*backoff, cfg.RetryMax)
+			wait := max(cfg.RetryMax, cfg.FlushInterval) // not configured: no point in hurrying
+			if !errors.Is(err, ErrNotConfigured) {
+				wait = bo.Next()
 			}
 			if !p.sleep(ctx, wait) {
 				return
