@@ -78,7 +78,7 @@ type Backoff struct {
 	// Initial is the first delay. Zero means 100 ms; a negative value means
 	// no delay at all: restart at once, every time.
 	Initial time.Duration
-	// Max is the longest delay. Zero means 30 s.
+	// Max is the longest delay, jitter included. Zero means 30 s.
 	Max time.Duration
 	// Multiplier is the growth factor. Zero means 2; otherwise at least 1.
 	Multiplier float64

@@ -3,6 +3,7 @@ package retry_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,6 +43,27 @@ func TestBounds(t *testing.T) {
 		b.Reset()
 		if d := b.Next(); d < initial/2 || d > initial*3/2 {
 			t.Fatalf("delay after Reset is %v", d)
+		}
+	}
+}
+
+// TestNoJitter: without jitter the delays are the steps exactly, growing
+// by the multiplier, capped at the maximum.
+func TestNoJitter(t *testing.T) {
+	b := &retry.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 3}
+	var got []time.Duration
+	for range 5 {
+		got = append(got, b.Next())
+	}
+	want := []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 900 * time.Millisecond, time.Second, time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("delays %v, want %v", got, want)
+	}
+	// Huge multipliers and maxima do not overflow.
+	b = &retry.Backoff{Initial: time.Hour, Max: 1<<63 - 1, Multiplier: 1e300, Jitter: 1}
+	for range 100 {
+		if d := b.Next(); d < 0 {
+			t.Fatalf("delay %v", d)
 		}
 	}
 }
