@@ -81,7 +81,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 		}
-		if cfg.FlushInterval > 0 && !p.sleep(ctx, cfg.FlushInterval) {
+		if cfg.FlushInterval > 0 && !retry.Sleep(ctx, cfg.FlushInterval) {
 			return
 		}
 		for {
@@ -100,22 +100,10 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 			if !errors.Is(err, ErrNotConfigured) {
 				wait = bo.Next()
 			}
-			if !p.sleep(ctx, wait) {
+			if !retry.Sleep(ctx, wait) {
 				return
 			}
 		}
-	}
-}
-
-// sleep waits for d or the end of ctx, and reports whether ctx is alive.
-func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -640,18 +640,8 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		return b, err
 	}
 	if len(e.Attributes) > 0 {
-		b = append(b, `,"attributes":{`...)
-		first := true
-		for k, v := range e.Attributes {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = jsonstr.Append(b, k)
-			b = append(b, ':')
-			b = jsonstr.Append(b, v)
-		}
-		b = append(b, '}')
+		b = append(b, `,"attributes":`...)
+		b = jsonstr.AppendMap(b, e.Attributes)
 	}
 	return append(b, '}'), nil
 }

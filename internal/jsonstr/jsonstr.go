@@ -1,7 +1,7 @@
 // Package jsonstr appends Go strings as JSON strings, without reflection
 // and without allocating beyond the buffer it appends to. It is shared by
 // the hand-written encoders of workerproto and telemetry, so that both escape
-// the same way:
+// the same way (AppendMap writes a string map as an object):
 //
 //	b = jsonstr.Append(b, "a \"quoted\" line\n") // "a \"quoted\" line\n"
 //
@@ -14,6 +14,23 @@ package jsonstr
 import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
+
+// AppendMap appends m to b as a JSON object of strings, in map order, and
+// returns the extended buffer.
+func AppendMap(b []byte, m map[string]string) []byte {
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = Append(b, k)
+		b = append(b, ':')
+		b = Append(b, v)
+	}
+	return append(b, '}')
+}
 
 // Append appends s to b as a JSON string and returns the extended buffer.
 func Append(b []byte, s string) []byte {

@@ -34,6 +34,18 @@ func TestAppend(t *testing.T) {
 	}
 }
 
+func TestAppendMap(t *testing.T) {
+	if got := string(jsonstr.AppendMap(nil, nil)); got != "{}" {
+		t.Errorf("AppendMap(nil) = %s", got)
+	}
+	m := map[string]string{"a": "1", "b\n": "\"2\"", "\xff": ""}
+	var back map[string]string
+	out := jsonstr.AppendMap(nil, m)
+	if err := json.Unmarshal(out, &back); err != nil || len(back) != 3 || back["a"] != "1" || back["b\n"] != "\"2\"" || back["\ufffd"] != "" {
+		t.Errorf("AppendMap(%q) = %s, reads back as %q, %v", m, out, back, err)
+	}
+}
+
 // FuzzAppend checks that the output is one valid JSON string that
 // encoding/json reads back as s, with invalid UTF-8 replaced.
 func FuzzAppend(f *testing.F) {
