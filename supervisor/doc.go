@@ -53,6 +53,9 @@
 // returns a snapshot of every worker in the order they were added, and
 // Ready gives the one answer to "are the workers healthy?" (every worker
 // running, every worker with a protocol ready) with the reasons when not.
+// After an update, RestartStale restarts the workers whose process still
+// runs the executable their Spec.Path named before (Linux tells this from
+// /proc/<pid>/exe).
 //
 // Platforms: Linux has everything. On macOS and other Unix systems workers
 // run in their own process groups and are stopped the same way, but

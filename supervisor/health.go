@@ -308,12 +308,5 @@ func (w *worker) stopProcess(p *process, conn *workerproto.Conn) {
 	if !asked {
 		p.terminate()
 	}
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		p.kill()
-		<-p.exited
-	}
+	p.killAt(deadline)
 }

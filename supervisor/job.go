@@ -117,14 +117,7 @@ func (s *Supervisor) RunJob(ctx context.Context, job Job) (JobResult, error) {
 	case <-ctx.Done():
 		res.TimedOut = true
 		p.terminate()
-		timer := time.NewTimer(job.StopTimeout)
-		select {
-		case <-p.exited:
-		case <-timer.C:
-			p.kill()
-			<-p.exited
-		}
-		timer.Stop()
+		p.killAt(time.Now().Add(job.StopTimeout))
 	}
 	p.cleanUp()          // what the job left in its group
 	s.reaper.sweep(mark) // and what left the group

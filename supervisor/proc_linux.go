@@ -84,3 +84,10 @@ func groupAlive(pgid int) bool {
 	}
 	return false
 }
+
+// processExecutable returns the path of the executable process pid runs,
+// as the kernel has it: the file it was started from, with " (deleted)"
+// appended if that file has since been removed or replaced by a rename.
+func processExecutable(pid int) (string, error) {
+	return os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+}

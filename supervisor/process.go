@@ -177,6 +177,21 @@ func (p *process) terminate() error {
 	return terminateProcess(p.pid)
 }
 
+// killAt is the forceful half of every stop, after the process was asked
+// to stop (terminate, or through its protocol): it waits for the process to
+// exit and kills its whole group if it still runs at deadline. It returns
+// once the process has exited.
+func (p *process) killAt(deadline time.Time) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-p.exited:
+	case <-timer.C:
+		p.kill()
+		<-p.exited
+	}
+}
+
 // kill kills the process's whole group at once. An adopted process that
 // does not lead its own group is killed alone.
 func (p *process) kill() error {

@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/ssmkit/ssmkit/internal/retry"
 )
 
 // restarter decides, after each unplanned exit of a worker, how long to wait
@@ -15,8 +15,8 @@ type restarter struct {
 	stableAfter time.Duration
 	intensity   Intensity
 	limit       StartLimit
-	starts      []time.Time                 // the starts within the last limit.Interval
-	bo          *backoff.ExponentialBackOff // nil when restarts have no delay
+	starts      []time.Time    // the starts within the last limit.Interval
+	bo          *retry.Backoff // nil when restarts have no delay
 
 	failures    float64   // the decaying failure count
 	lastFailure time.Time // when failures was last updated
@@ -25,13 +25,12 @@ type restarter struct {
 func newRestarter(s *Spec) *restarter {
 	r := &restarter{stableAfter: s.StableAfter, intensity: s.Intensity, limit: s.StartLimit}
 	if s.Backoff.Initial > 0 {
-		r.bo = backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(s.Backoff.Initial),
-			backoff.WithMaxInterval(s.Backoff.Max),
-			backoff.WithMultiplier(s.Backoff.Multiplier),
-			backoff.WithRandomizationFactor(s.Backoff.Jitter),
-			backoff.WithMaxElapsedTime(0), // never stop on its own
-		)
+		r.bo = &retry.Backoff{
+			Initial:    s.Backoff.Initial,
+			Max:        s.Backoff.Max,
+			Multiplier: s.Backoff.Multiplier,
+			Jitter:     s.Backoff.Jitter,
+		}
 	}
 	return r
 }
@@ -71,7 +70,7 @@ func (r *restarter) exited(now time.Time, ran time.Duration) (delay time.Duratio
 		r.bo.Reset()
 		return 0, false
 	}
-	return r.bo.NextBackOff(), false
+	return r.bo.Next(), false
 }
 
 // reset forgets all failures, for a worker started again by hand.

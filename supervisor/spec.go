@@ -7,6 +7,8 @@ import (
 	"io"
 	"regexp"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -76,7 +78,7 @@ type Backoff struct {
 	// Initial is the first delay. Zero means 100 ms; a negative value means
 	// no delay at all: restart at once, every time.
 	Initial time.Duration
-	// Max is the longest delay. Zero means 30 s.
+	// Max is the longest delay, jitter included. Zero means 30 s.
 	Max time.Duration
 	// Multiplier is the growth factor. Zero means 2; otherwise at least 1.
 	Multiplier float64
@@ -208,52 +210,70 @@ const (
 // withDefaults returns the spec with defaults filled in, or an error that
 // names the first invalid field.
 func (s Spec) withDefaults() (Spec, error) {
-	bad := func(field, format string, args ...any) (Spec, error) {
-		return Spec{}, fmt.Errorf("supervisor: spec %q: %s: %s", s.Name, field, fmt.Sprintf(format, args...))
-	}
 	if !namePattern.MatchString(s.Name) {
-		return bad("Name", "%q is not 1 to 64 letters, digits, '.', '_' or '-'", s.Name)
+		return Spec{}, s.bad("Name", "%q is not 1 to 64 letters, digits, '.', '_' or '-'", s.Name)
 	}
 	if s.Path == "" {
-		return bad("Path", "empty")
+		return Spec{}, s.bad("Path", "empty")
 	}
-	switch s.Restart {
-	case "":
-		s.Restart = RestartAlways
-	case RestartAlways, RestartOnFailure, RestartNever:
-	default:
-		return bad("Restart", "unknown policy %q (want always, on-failure or never)", s.Restart)
-	}
-	switch s.Protocol {
-	case "":
-		s.Protocol = ProtocolPlain
-	case ProtocolPlain, ProtocolWorkerproto:
-	case ProtocolProbe:
-		if s.Probe == nil {
-			return bad("Probe", "missing: protocol probe needs a Prober")
+	for _, fill := range []func() error{s.policyDefaults, s.restartDefaults, s.durationDefaults, s.countDefaults} {
+		if err := fill(); err != nil {
+			return Spec{}, err
 		}
-	default:
-		return bad("Protocol", "unknown protocol %q (want plain, workerproto or probe)", s.Protocol)
 	}
-	if s.Probe != nil && s.Protocol != ProtocolProbe {
-		return bad("Probe", "set, but the protocol is %s, not probe", s.Protocol)
-	}
-	switch s.Orphans {
-	case "":
-		s.Orphans = OrphanAdopt
-	case OrphanAdopt, OrphanStop:
-	default:
-		return bad("Orphans", "unknown policy %q (want adopt or stop)", s.Orphans)
-	}
-	if s.DieWithCore && runtime.GOOS != "linux" {
-		return bad("DieWithCore", "supported on Linux only")
-	}
-	if err := s.restartDefaults(); err != nil {
+	out, err := s.Output.withDefaults(&s)
+	if err != nil {
 		return Spec{}, err
 	}
-	if s.Intensity.MaxFailures == 0 {
-		s.Intensity.MaxFailures = defaultMaxFailures
+	s.Output = out
+	s.Args = append([]string(nil), s.Args...)
+	s.Env = append([]string(nil), s.Env...)
+	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)
+	return s, nil
+}
+
+// oneOf sets *v to def if it is empty, or checks that it is one of
+// allowed; kind names what *v is in the error.
+func oneOf[T ~string](s *Spec, field, kind string, v *T, def T, allowed ...T) error {
+	if *v == "" {
+		*v = def
+		return nil
 	}
+	if slices.Contains(allowed, *v) {
+		return nil
+	}
+	want := make([]string, len(allowed))
+	for i, a := range allowed {
+		want[i] = string(a)
+	}
+	last := len(want) - 1
+	return s.bad(field, "unknown %s %q (want %s or %s)", kind, *v, strings.Join(want[:last], ", "), want[last])
+}
+
+// policyDefaults fills in and checks the named policies and the protocol.
+func (s *Spec) policyDefaults() error {
+	for _, err := range []error{
+		oneOf(s, "Restart", "policy", &s.Restart, RestartAlways, RestartAlways, RestartOnFailure, RestartNever),
+		oneOf(s, "Protocol", "protocol", &s.Protocol, ProtocolPlain, ProtocolPlain, ProtocolWorkerproto, ProtocolProbe),
+		oneOf(s, "Orphans", "policy", &s.Orphans, OrphanAdopt, OrphanAdopt, OrphanStop),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case s.Protocol == ProtocolProbe && s.Probe == nil:
+		return s.bad("Probe", "missing: protocol probe needs a Prober")
+	case s.Probe != nil && s.Protocol != ProtocolProbe:
+		return s.bad("Probe", "set, but the protocol is %s, not probe", s.Protocol)
+	case s.DieWithCore && runtime.GOOS != "linux":
+		return s.bad("DieWithCore", "supported on Linux only")
+	}
+	return nil
+}
+
+// durationDefaults fills in the durations whose zero means the default.
+func (s *Spec) durationDefaults() error {
 	for _, d := range []struct {
 		field string
 		v     *time.Duration
@@ -266,33 +286,33 @@ func (s Spec) withDefaults() (Spec, error) {
 		{"HealthTimeout", &s.HealthTimeout, defaultHealthTimeout},
 	} {
 		if *d.v < 0 {
-			return bad(d.field, "negative (%v)", *d.v)
+			return s.bad(d.field, "negative (%v)", *d.v)
 		}
 		if *d.v == 0 {
 			*d.v = d.def
 		}
 	}
 	s.HealthTimeout = min(s.HealthTimeout, s.HealthInterval)
+	return nil
+}
+
+// countDefaults fills in and checks the counts.
+func (s *Spec) countDefaults() error {
+	if s.Intensity.MaxFailures == 0 {
+		s.Intensity.MaxFailures = defaultMaxFailures
+	}
 	switch {
 	case s.MaxMissedPings == 0:
 		s.MaxMissedPings = defaultMaxMissed
 	case s.MaxMissedPings < 0:
-		return bad("MaxMissedPings", "negative (%d)", s.MaxMissedPings)
+		return s.bad("MaxMissedPings", "negative (%d)", s.MaxMissedPings)
 	}
 	for _, c := range s.PermanentExitCodes {
 		if c < 0 || c > 255 {
-			return bad("PermanentExitCodes", "%d is not an exit status (0–255)", c)
+			return s.bad("PermanentExitCodes", "%d is not an exit status (0–255)", c)
 		}
 	}
-	out, err := s.Output.withDefaults(&s)
-	if err != nil {
-		return Spec{}, err
-	}
-	s.Output = out
-	s.Args = append([]string(nil), s.Args...)
-	s.Env = append([]string(nil), s.Env...)
-	s.PermanentExitCodes = append([]int(nil), s.PermanentExitCodes...)
-	return s, nil
+	return nil
 }
 
 // restartDefaults fills in the defaults of Backoff and StartLimit.

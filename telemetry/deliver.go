@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/retry"
 )
 
 // Sink states in SinkStatus.
@@ -68,7 +69,7 @@ func (st *sinkState) update(f func(*SinkStatus)) {
 // runSink feeds one sink until ctx ends.
 func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 	cfg := st.cfg
-	backoff := cfg.RetryInitial
+	bo := retry.New(cfg.RetryInitial, max(cfg.RetryMax, cfg.RetryInitial))
 	for {
 		// Wait for events, then let more gather for the flush interval.
 		changed := p.spool.changed()
@@ -80,7 +81,7 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 		}
-		if cfg.FlushInterval > 0 && !p.sleep(ctx, cfg.FlushInterval) {
+		if cfg.FlushInterval > 0 && !retry.Sleep(ctx, cfg.FlushInterval) {
 			return
 		}
 		for {
@@ -89,42 +90,20 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				return
 			}
 			if err == nil {
-				backoff = cfg.RetryInitial
+				bo.Reset()
 				if n == 0 {
 					break // nothing left, or the sink wants to wait
 				}
 				continue
 			}
-			wait := backoff/2 + rand.N(backoff/2+1)
-			if errors.Is(err, ErrNotConfigured) {
-				wait = max(cfg.RetryMax, cfg.FlushInterval) // no point in hurrying
-			} else {
-				backoff = doubled(backoff, cfg.RetryMax)
+			wait := max(cfg.RetryMax, cfg.FlushInterval) // not configured: no point in hurrying
+			if !errors.Is(err, ErrNotConfigured) {
+				wait = bo.Next()
 			}
-			if !p.sleep(ctx, wait) {
+			if !retry.Sleep(ctx, wait) {
 				return
 			}
 		}
-	}
-}
-
-// doubled returns twice d, at most limit, without overflowing.
-func doubled(d, limit time.Duration) time.Duration {
-	if d > limit/2 {
-		return limit
-	}
-	return 2 * d
-}
-
-// sleep waits for d or the end of ctx, and reports whether ctx is alive.
-func (p *Pipeline) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ssmkit/ssmkit/internal/jsonstr"
 )
 
 // The pipeline's own events: when it drops events (the spool is full, or
@@ -116,65 +118,26 @@ func encodeEvent(e *Event) ([]byte, error) { return appendEvent(make([]byte, 0, 
 func appendEvent(b []byte, e *Event) ([]byte, error) {
 	start := len(b)
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, e.ID)
+	b = jsonstr.Append(b, e.ID)
 	b = append(b, `,"time":"`...)
 	b = e.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","type":`...)
-	b = appendJSONString(b, e.Type)
+	b = jsonstr.Append(b, e.Type)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, e.Name)
+	b = jsonstr.Append(b, e.Name)
 	if e.AgentVersion != "" {
 		b = append(b, `,"agent_version":`...)
-		b = appendJSONString(b, e.AgentVersion)
+		b = jsonstr.Append(b, e.AgentVersion)
 	}
 	if len(e.Attributes) > 0 {
-		b = append(b, `,"attributes":{`...)
-		first := true
-		for k, v := range e.Attributes {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, v)
-		}
-		b = append(b, '}')
+		b = append(b, `,"attributes":`...)
+		b = jsonstr.AppendMap(b, e.Attributes)
 	}
 	b = append(b, '}')
 	if n := len(b) - start; n > MaxEventBytes {
 		return b[:start], fmt.Errorf("event is %d bytes encoded, the limit is %d", n, MaxEventBytes)
 	}
 	return b, nil
-}
-
-// appendJSONString appends s, valid UTF-8, as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 func decodeEvent(b []byte) (Event, error) {

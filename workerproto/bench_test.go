@@ -90,10 +90,27 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
-// BenchmarkPing measures the ping round trip, interleaved with a plain echo
-// of the same bytes over another Unix socket, and reports the p50 and p99 of
-// both and the ratio of the p99s.
+// codecs are the message codecs the benchmarks compare, each in a
+// sub-benchmark of its name.
+var codecs = []codec{handCodec, stdCodec}
+
+// useCodec makes encode and decode use cd until the benchmark ends.
+func useCodec(b *testing.B, cd codec) {
+	old := msgCodec
+	msgCodec = cd
+	b.Cleanup(func() { msgCodec = old })
+}
+
+// BenchmarkPing measures the ping round trip with each codec, interleaved
+// with a plain echo of the same bytes over another Unix socket, and reports
+// the p50 and p99 of both and the ratio of the p99s.
 func BenchmarkPing(b *testing.B) {
+	for _, cd := range codecs {
+		b.Run(cd.name, func(b *testing.B) { useCodec(b, cd); benchPing(b) })
+	}
+}
+
+func benchPing(b *testing.B) {
 	c, _ := benchPair(b, nil)
 	echo := echoServer(b)
 	frame, _ := encode(nil, &message{Type: typePing, ID: 1 << 40})
@@ -138,36 +155,12 @@ var benchEvent = Event{
 const senders = 64
 
 // BenchmarkEvents measures event throughput, acknowledged by the core, from
-// concurrent senders; the raw-echo sub-benchmark pipelines the same frames
-// through a plain Unix-socket echo.
+// concurrent senders, with each codec; the raw-echo sub-benchmark pipelines
+// the same frames through a plain Unix-socket echo.
 func BenchmarkEvents(b *testing.B) {
-	b.Run("workerproto", func(b *testing.B) {
-		_, w := benchPair(b, func(*Conn, Event) error { return nil })
-		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		var wg sync.WaitGroup
-		per := b.N / senders
-		for i := range senders {
-			n := per
-			if i == 0 {
-				n += b.N % senders
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range n {
-					if err := w.Event(ctx, benchEvent); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	})
+	for _, cd := range codecs {
+		b.Run("workerproto-"+cd.name, func(b *testing.B) { useCodec(b, cd); benchEvents(b) })
+	}
 	b.Run("raw-echo", func(b *testing.B) {
 		echo := echoServer(b)
 		frame, _ := encode(nil, &message{Type: typeEvent, ID: 1 << 40, Event: &benchEvent})
@@ -191,4 +184,34 @@ func BenchmarkEvents(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	})
+}
+
+// benchEvents sends b.N events from concurrent senders with the current
+// codec.
+func benchEvents(b *testing.B) {
+	_, w := benchPair(b, func(*Conn, Event) error { return nil })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := b.N / senders
+	for i := range senders {
+		n := per
+		if i == 0 {
+			n += b.N % senders
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				if err := w.Event(ctx, benchEvent); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ssmkit/ssmkit/internal/jsonstr"
 )
 
 // The codec below reads and writes the message object by hand: messages are
@@ -15,6 +17,25 @@ import (
 // ignores fields it does not know, matches keys exactly (they are lower-case
 // in the protocol), and writes only fields that are set, like the struct
 // tags of message say. The fuzz tests check it against encoding/json.
+//
+// BenchmarkPing and BenchmarkEvents run with this codec and with
+// encoding/json side by side. On 2 shared cores (go test -bench
+// 'Ping|Events' -benchtime 5000x -count 3), the ping round trip is within
+// noise (p50 8.7–11.3 µs against 10.3–10.9 µs, p99 35.7–45.1 µs against
+// 39.8–42.5 µs: the socket dominates), while events pipelined from 64
+// senders go 1.7–2 times as fast (159–274k against 90–157k events/s, 25
+// against 48 allocations an event). Events are what a busy worker sends,
+// so the codec stays.
+
+// handCodec is this codec.
+var handCodec = codec{name: "hand", append: appendMessage, decode: decodeMessage}
+
+// A codec turns messages into JSON objects and back.
+type codec struct {
+	name   string
+	append func(b []byte, m *message) ([]byte, error)
+	decode func(data []byte, m *message) error
+}
 
 // maxDepth bounds the nesting of values the decoder skips.
 const maxDepth = 64
@@ -549,7 +570,7 @@ func (d *decoder) skip(depth int) error {
 // appendMessage appends m as a JSON object, with only the fields set.
 func appendMessage(b []byte, m *message) ([]byte, error) {
 	b = append(b, `{"type":`...)
-	b = appendString(b, m.Type)
+	b = jsonstr.Append(b, m.Type)
 	if m.ID != 0 {
 		b = append(b, `,"id":`...)
 		b = strconv.AppendUint(b, m.ID, 10)
@@ -606,31 +627,21 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 	b = append(b, '{')
 	if e.ID != "" {
 		b = append(b, `"id":`...)
-		b = appendString(b, e.ID)
+		b = jsonstr.Append(b, e.ID)
 		b = append(b, ',')
 	}
 	b = append(b, `"type":`...)
-	b = appendString(b, e.Type)
+	b = jsonstr.Append(b, e.Type)
 	b = append(b, `,"name":`...)
-	b = appendString(b, e.Name)
+	b = jsonstr.Append(b, e.Name)
 	b = append(b, `,"time":`...)
 	b, err := appendTime(b, e.Time)
 	if err != nil {
 		return b, err
 	}
 	if len(e.Attributes) > 0 {
-		b = append(b, `,"attributes":{`...)
-		first := true
-		for k, v := range e.Attributes {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, v)
-		}
-		b = append(b, '}')
+		b = append(b, `,"attributes":`...)
+		b = jsonstr.AppendMap(b, e.Attributes)
 	}
 	return append(b, '}'), nil
 }
@@ -651,49 +662,5 @@ func appendStringField(b []byte, key, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendString(b, v)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		if c >= ' ' && c != '"' && c != '\\' {
-			i++
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return jsonstr.Append(b, v)
 }

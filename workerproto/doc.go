@@ -2,7 +2,26 @@
 // processes it starts: the core learns within seconds whether a worker is
 // alive and answering, tells it to stop and hears that it is stopping, and
 // receives its telemetry events. Any Go program can be a worker by importing
-// this package; it needs nothing else of ssmkit.
+// this package; it needs nothing else of ssmkit. The smallest worker:
+//
+//	w := &workerproto.Worker{Name: "my-worker", Version: "1.0"}
+//	err := w.Serve(ctx, func(ctx context.Context) error {
+//		w.Ready()
+//		<-ctx.Done() // the core asked us to stop, or is gone for good
+//		return nil
+//	})
+//
+// and the core's side, which a supervisor.Spec with ProtocolWorkerproto
+// does for you:
+//
+//	l, err := workerproto.Listen(path, workerproto.ListenConfig{})
+//	secret, err := workerproto.NewSecret()
+//	l.Authorize("worker-1", secret, 0) // the pid is not known before the fork
+//	cmd.Env = append(os.Environ(), workerproto.Env(path, secret)...)
+//	… start cmd …
+//	l.SetPID("worker-1", cmd.Process.Pid)
+//	c, err := l.Accept(ctx)
+//	pong, err := c.Ping(ctx)
 //
 // The core listens on a Unix socket in a directory closed to other users
 // (Listen) and gives each worker it starts a random 256-bit Secret and the
@@ -25,27 +44,9 @@
 // ignored and unknown message types get an error reply, so either side can
 // grow.
 //
-// A worker's code is a function of a context:
-//
-//	w := &workerproto.Worker{Name: "my-worker", Version: "1.0"}
-//	err := w.Serve(ctx, func(ctx context.Context) error {
-//		w.Ready()
-//		<-ctx.Done() // the core asked us to stop, or is gone for good
-//		return nil
-//	})
-//
-// Serve answers pings by itself and, when the core goes away, redials with
-// backoff for a grace period, so that a restarted core takes the worker
-// over without a restart. The core's side:
-//
-//	l, err := workerproto.Listen(path, workerproto.ListenConfig{})
-//	secret, err := workerproto.NewSecret()
-//	l.Authorize("worker-1", secret, 0) // the pid is not known before the fork
-//	cmd.Env = append(os.Environ(), workerproto.Env(path, secret)...)
-//	… start cmd …
-//	l.SetPID("worker-1", cmd.Process.Pid)
-//	c, err := l.Accept(ctx)
-//	pong, err := c.Ping(ctx)
+// Worker.Serve answers pings by itself and, when the core goes away,
+// redials with backoff for a grace period, so that a restarted core takes
+// the worker over without a restart.
 //
 // The package uses the standard library only. It writes no logs: refused
 // connections are reported through ListenConfig.OnReject, and no error or

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/peercred"
+	"github.com/ssmkit/ssmkit/internal/unixsock"
 )
 
 // Defaults of ListenConfig.
@@ -129,30 +126,21 @@ type authorized struct {
 }
 
 // Listen creates the core's socket at path. The directory of path is created
-// with mode 0700 if it does not exist; if it exists, it must not be open to
-// other users. A socket file left by a core that is gone is replaced; one on
-// which a core still listens is an error. The socket file gets mode 0600.
+// with mode 0700 if it does not exist; if it exists, it must be a directory
+// (not a symlink) of this process's user or root, closed to other users. A
+// socket file left by a core that is gone is replaced (after a 100 ms probe
+// dial fails); one on which a core still listens is an error, and so is
+// anything else at path, or a path longer than the 103 bytes every
+// platform's sockets allow. The socket file gets mode 0600, whatever the
+// umask.
 //
 // Listen starts nothing: connections are accepted by Accept.
 func Listen(path string, cfg ListenConfig) (*Listener, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := checkSocketPath(path); err != nil {
-		return nil, err
-	}
-	if err := prepareDir(filepath.Dir(path)); err != nil {
-		return nil, err
-	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := unixsock.Listen(path, unixsock.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("workerproto: listen: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil && runtime.GOOS != "windows" {
-		ln.Close()
 		return nil, fmt.Errorf("workerproto: listen: %w", err)
 	}
 	return &Listener{
@@ -168,64 +156,6 @@ func Listen(path string, cfg ListenConfig) (*Listener, error) {
 		slots:    make(chan struct{}, maxHandshakes),
 		unknown:  make(chan struct{}, maxHandshakes),
 	}, nil
-}
-
-// maxSocketPath is the longest socket path the platforms accept (sun_path
-// less its terminating zero; 104 bytes on macOS, 108 on Linux and Windows).
-const maxSocketPath = 103
-
-func checkSocketPath(path string) error {
-	if path == "" {
-		return errors.New("workerproto: listen: empty socket path")
-	}
-	if len(path) > maxSocketPath {
-		return fmt.Errorf("workerproto: listen: socket path %s is %d bytes long; Unix sockets allow at most %d", path, len(path), maxSocketPath)
-	}
-	return nil
-}
-
-// prepareDir creates dir with mode 0700, or checks that an existing dir is
-// a directory closed to other users.
-func prepareDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("workerproto: listen: %w", err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("workerproto: listen: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("workerproto: listen: %s is not a directory", dir)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("workerproto: listen: directory %s has mode %#o; the socket's directory must be closed to other users (0700)", dir, fi.Mode().Perm())
-	}
-	return nil
-}
-
-// removeStaleSocket removes a socket file at path that nobody listens on.
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("workerproto: listen: %w", err)
-	}
-	if fi.Mode().Type() != fs.ModeSocket && runtime.GOOS != "windows" {
-		return fmt.Errorf("workerproto: listen: %s exists and is not a socket", path)
-	}
-	if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
-		c.Close()
-		return fmt.Errorf("workerproto: listen: another process listens on %s", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("workerproto: listen: remove stale socket: %w", err)
-	}
-	return nil
 }
 
 // Path returns the socket's path.

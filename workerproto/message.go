@@ -110,6 +110,10 @@ func (e *Event) validate() error {
 	return nil
 }
 
+// msgCodec is the codec encode and decode use; the benchmarks switch it to
+// measure one against the other and restore it before they return.
+var msgCodec = handCodec
+
 // encode appends m as one frame to b.
 func encode(b []byte, m *message) ([]byte, error) {
 	if b == nil {
@@ -117,7 +121,7 @@ func encode(b []byte, m *message) ([]byte, error) {
 	}
 	start := len(b)
 	b = append(b, 0, 0, 0, 0) // the length, set below
-	b, err := appendMessage(b, m)
+	b, err := msgCodec.append(b, m)
 	if err != nil {
 		return b[:start], fmt.Errorf("workerproto: encode %s: %w", m.Type, err)
 	}
@@ -129,7 +133,7 @@ func encode(b []byte, m *message) ([]byte, error) {
 // that is not a JSON object with a type is a protocol error.
 func decode(payload []byte) (*message, error) {
 	m := new(message)
-	if err := decodeMessage(payload, m); err != nil {
+	if err := msgCodec.decode(payload, m); err != nil {
 		return nil, protocolErrorf("malformed message: %v", err)
 	}
 	if m.Type == "" {

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/retry"
 )
 
 // session is the state of one Worker.Serve.
@@ -53,7 +54,7 @@ type pendingEvent struct {
 // ends the attempts at once; on a reconnect everything is retried, as a
 // restarted core may not know the worker's secret yet.
 func (s *session) dialUntil(ctx context.Context, deadline time.Time, firstTime bool) (*workerConn, error) {
-	delay := 10 * time.Millisecond
+	bo := retry.New(10*time.Millisecond, time.Second)
 	for {
 		timeout := min(s.handshakeTimeout, time.Until(deadline))
 		conn, err := s.dial(ctx, timeout)
@@ -64,16 +65,13 @@ func (s *session) dialUntil(ctx context.Context, deadline time.Time, firstTime b
 		if firstTime && (errors.As(err, &refused) || errors.Is(err, ErrProtocol)) {
 			return nil, err
 		}
-		wait := delay/2 + rand.N(delay)
+		wait := bo.Next()
 		if time.Until(deadline) < wait {
 			return nil, fmt.Errorf("workerproto: cannot reach the core at %s: %w", s.socket, err)
 		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, wait) {
 			return nil, context.Cause(ctx)
 		}
-		delay = min(2*delay, time.Second)
 	}
 }
 

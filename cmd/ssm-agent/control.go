@@ -8,10 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/unixsock"
 )
 
 // The control socket: HTTP over a Unix socket (mode 0600, in the 0700 ipc
@@ -160,19 +161,11 @@ type ResultRequest struct {
 // listenControl makes the control socket, replacing a stale one.
 func listenControl(dataDir string) (net.Listener, error) {
 	path := controlSocket(dataDir)
-	// prepareDirs made the ipc directory, 0700, and checked it.
-	if _, err := os.Lstat(path); err == nil {
-		if controlAnswers(dataDir) {
-			return nil, fmt.Errorf("a core is already running with data dir %s (control socket %s answers)", dataDir, path)
-		}
-		os.Remove(path)
+	l, err := unixsock.Listen(path, unixsock.Config{})
+	if errors.Is(err, unixsock.ErrInUse) {
+		return nil, fmt.Errorf("a core is already running with data dir %s (control socket %s answers)", dataDir, path)
 	}
-	l, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o600); err != nil && !strings.Contains(err.Error(), "not supported") {
-		l.Close()
 		return nil, err
 	}
 	return l, nil
@@ -180,12 +173,7 @@ func listenControl(dataDir string) (net.Listener, error) {
 
 // controlAnswers says whether a core listens on the control socket.
 func controlAnswers(dataDir string) bool {
-	c, err := net.DialTimeout("unix", controlSocket(dataDir), 100*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	return unixsock.Answers(controlSocket(dataDir), unixsock.DefaultProbeTimeout)
 }
 
 // controlClient talks to the core whose data directory is dataDir.

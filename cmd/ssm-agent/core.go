@@ -452,28 +452,9 @@ func (c *core) reportResult(key, code, source, target string) {
 // binary the core would start now (after an update, the old version's),
 // one at a time, and returns their names.
 func (c *core) restartStaleWorkers(ctx context.Context) ([]string, error) {
-	want, err := filepath.EvalSymlinks(c.workerExecutable())
-	if err != nil {
-		return nil, err
-	}
-	running := make(map[string]int)
-	for _, w := range c.sup.Status() {
-		running[w.Name] = w.PID
-	}
-	var restarted []string
+	builtin := make(map[string]bool)
 	for _, w := range c.cfg.Workers {
-		if w.Path != "" {
-			continue // not ours to update
-		}
-		if pid := running[w.Name]; pid > 0 {
-			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == want {
-				continue
-			}
-		}
-		if err := c.sup.Restart(ctx, w.Name); err != nil {
-			return restarted, fmt.Errorf("restart %s: %w", w.Name, err)
-		}
-		restarted = append(restarted, w.Name)
+		builtin[w.Name] = w.Path == "" // the others are not ours to update
 	}
-	return restarted, nil
+	return c.sup.RestartStale(ctx, func(st supervisor.WorkerStatus) bool { return builtin[st.Name] })
 }

@@ -1,6 +1,16 @@
 // Package ssmv3 speaks the IPC of SSM Agent v3's core and worker, so that
 // an ssmkit core can supervise an unmodified ssm-agent-worker and an ssmkit
-// worker can run under an unmodified v3 core.
+// worker can run under an unmodified v3 core. The smallest use, a core
+// that supervises an ssm-agent-worker:
+//
+//	core, err := ssmv3.ListenCore(ssmv3.CoreConfig{}) // the v3 socket paths
+//	sup.Add(supervisor.Spec{Name: "ssm-agent-worker", Path: worker,
+//		Protocol: supervisor.ProtocolProbe, Probe: core})
+//
+// and a worker that runs under a v3 core:
+//
+//	w := &ssmv3.Worker{}
+//	err := w.Serve(ctx, func(ctx context.Context) error { <-ctx.Done(); return nil })
 //
 // The v3 IPC is nanomsg's SP protocol, Surveyor (the core) and Respondent
 // (the worker), over two Unix stream sockets: health and termination
@@ -28,6 +38,6 @@
 // directory whatever the umask, and on Linux a respondent whose user is
 // neither the core's nor root is closed before the connection header and
 // every reply is checked against the sender's process id as the kernel
-// tells it; and a worker
-// redials a core that is not there yet within seconds, not five minutes.
+// tells it; and a worker redials a core that is not there yet within
+// seconds, with jitter, not five minutes.
 package ssmv3

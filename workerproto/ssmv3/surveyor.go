@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/peercred"
+	"github.com/ssmkit/ssmkit/internal/unixsock"
 )
 
 // A Reply is one respondent's answer to a survey.
@@ -59,28 +59,13 @@ type survey struct {
 // symlink) owned by this process's user or root, and is narrowed to 0700
 // if it is open to others. The socket file gets mode 0600. A socket file
 // left by a core that is gone is removed — after a 100 ms probe dial
-// fails; one that answers is an error. Respondents whose user (from the
-// kernel, on Linux) is neither this process's nor root are closed before
-// the connection header.
+// fails; one that answers is an error, and so is anything at path that is
+// not a socket, or a path longer than 103 bytes. Respondents whose user
+// (from the kernel, on Linux) is neither this process's nor root are
+// closed before the connection header.
 func Listen(path string) (*Surveyor, error) {
-	if err := privateDir(filepath.Dir(path)); err != nil {
-		return nil, err
-	}
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, 100*time.Millisecond); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("ssmv3: %s: another surveyor listens there", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("ssmv3: removing the stale socket: %w", err)
-		}
-	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	l, err := unixsock.Listen(path, unixsock.Config{NarrowDir: true})
 	if err != nil {
-		return nil, fmt.Errorf("ssmv3: %w", err)
-	}
-	if err := chmodSocket(path); err != nil {
-		l.Close()
 		return nil, fmt.Errorf("ssmv3: %w", err)
 	}
 	s := &Surveyor{path: path, l: l, conns: map[*net.UnixConn]struct{}{}, pipes: map[*pipe]struct{}{}, nextID: uint32(time.Now().UnixNano())}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/retry"
 )
 
 // Default socket paths of the v3 core on Linux.
@@ -77,21 +79,18 @@ func (w *Worker) Serve(ctx context.Context, serve func(ctx context.Context) erro
 // respond keeps one socket connected and answers its surveys until ctx
 // ends.
 func (w *Worker) respond(ctx context.Context, path string, terminate context.CancelCauseFunc) {
-	wait := 100 * time.Millisecond
+	bo := retry.New(100*time.Millisecond, max(w.RedialInterval, 100*time.Millisecond))
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, HandshakeTimeout)
 		r, err := Dial(dctx, path)
 		cancel()
 		if err != nil {
-			select {
-			case <-ctx.Done():
+			if !retry.Sleep(ctx, bo.Next()) {
 				return
-			case <-time.After(wait):
 			}
-			wait = min(2*wait, w.RedialInterval)
 			continue
 		}
-		wait = 100 * time.Millisecond
+		bo.Reset()
 		stop := context.AfterFunc(ctx, func() { r.Close() })
 		w.answer(r, terminate)
 		stop()
