@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
@@ -410,10 +412,78 @@ func (u *Updater) fail(r Result, sub string, code Failure, err error) (Result, e
 	return r, err
 }
 
+// report tells OnResult of a result. A result the journal holds is told
+// once, whichever process reaches it first — the updater, a guardian, or
+// the Serve of the next core (reportJournal) — its key kept in the state
+// directory; every caller holds the update lock.
 func (u *Updater) report(r Result) {
-	if u.cfg.OnResult != nil && r.Code != "" {
-		u.cfg.OnResult(r)
+	if u.cfg.OnResult == nil || r.Code == "" {
+		return
 	}
+	key := ""
+	if j, err := readJournal(u.journalPath()); err == nil && j.Phase.finished() && j.Result == r.Code && j.Target == r.Target {
+		key = resultKey(j)
+		if u.reported(key) {
+			return
+		}
+	}
+	u.cfg.OnResult(r)
+	if key != "" {
+		u.reportMu.Lock()
+		u.lastReported = key
+		u.reportMu.Unlock()
+		atomicfile.WriteFile(u.reportedPath(), []byte(key), 0o600) // lost: told again by a next process, never not at all
+	}
+}
+
+// resultKey names a finished update's result.
+func resultKey(j Journal) string { return j.Result + "@" + j.Updated.UTC().Format(time.RFC3339Nano) }
+
+func (u *Updater) reportedPath() string { return filepath.Join(u.cfg.StateDir, "result.reported") }
+
+// reported says whether the result key was told already.
+func (u *Updater) reported(key string) bool {
+	u.reportMu.Lock()
+	last := u.lastReported
+	u.reportMu.Unlock()
+	if key == last {
+		return true
+	}
+	b, err := atomicfile.ReadFile(u.reportedPath())
+	return err == nil && string(b) == key
+}
+
+// reportJournal tells OnResult of the journal's result if no process has:
+// a guardian that ended an update with no core to tell, say.
+func (u *Updater) reportJournal() {
+	j, err := readJournal(u.journalPath())
+	if err != nil || !j.Phase.finished() || j.Result == "" || u.reported(resultKey(j)) {
+		return
+	}
+	lk, err := acquireLock(u.lockPath())
+	if err != nil {
+		return // the holder reports it, or the next round does
+	}
+	defer lk.release()
+	r := Result{Code: j.Result, Source: j.Source, Target: j.Target}
+	if j.Phase != PhaseCommitted {
+		r.Failure, r.RolledBack = failureOf(j.Result), j.Phase == PhaseRolledBack
+		if j.Error != "" {
+			r.Err = errors.New(j.Error)
+		}
+	}
+	u.report(r)
+}
+
+// failureOf reads the Failure back from a result string.
+func failureOf(code string) Failure {
+	for _, f := range []Failure{FailureLockBusy, FailureInitialization, FailureDownloadManifest, FailureVersionNotFound,
+		FailurePackageDownload, FailureInstall, FailureCannotStartService} {
+		if strings.Contains(code, "_"+string(f)) {
+			return f
+		}
+	}
+	return FailureInstall
 }
 
 // A Schedule says when Serve checks for updates.
@@ -458,6 +528,7 @@ func (u *Updater) Serve(ctx context.Context) error {
 	s := u.cfg.Schedule
 	jitter := func() time.Duration { return s.JitterMin + rand.N(s.JitterMax-s.JitterMin+1) }
 	u.recoverQuietly(ctx)
+	u.reportJournal()
 	next := time.NewTimer(jitter())
 	defer next.Stop()
 	guard := time.NewTicker(u.cfg.HealthInterval)
@@ -468,6 +539,7 @@ func (u *Updater) Serve(ctx context.Context) error {
 			return ctx.Err()
 		case <-guard.C:
 			u.recoverQuietly(ctx)
+			u.reportJournal()
 		case <-next.C:
 			if _, err := u.Update(ctx); err != nil && !errors.Is(err, ErrGuardianActive) {
 				u.reportError(err) // results went to OnResult; this is for the log

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,11 @@ type Updater struct {
 	cfg     Config
 	layout  Layout
 	serving atomic.Bool
+	// lastReported is the key of the last journal result told to
+	// OnResult, beside its file (a disk that cannot take it must not make
+	// it told again and again).
+	reportMu     sync.Mutex
+	lastReported string
 }
 
 // New checks cfg and returns an Updater. It starts nothing.
