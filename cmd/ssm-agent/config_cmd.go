@@ -19,6 +19,9 @@ func runConfig(s streams, g *globals, args []string) int {
 	if err := checkRuntime(cfg, g); err != nil {
 		return failure(s, "config", fmt.Errorf("config %s: %w", source, err))
 	}
+	if err := checkDirs(g, cfg, false); err != nil {
+		return failure(s, "config", err)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")

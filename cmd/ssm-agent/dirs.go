@@ -15,7 +15,18 @@ import (
 // trusted — owned by root or the agent's user, writable by nobody else — as
 // sshd's StrictModes does: in a directory another user controls, state
 // files could be planted and paths redirected under a root core's feet.
-func prepareDirs(g *globals, cfg Config) error {
+func prepareDirs(g *globals, cfg Config) error { return checkDirs(g, cfg, true) }
+
+// checkDirs is prepareDirs; without create it only checks — the nearest
+// existing parent of a directory that is not there yet — as `ssm-agent
+// config` does, so that its exit status 0 means the core starts.
+func checkDirs(g *globals, cfg Config, create bool) error {
+	mkdir := func(path string, perm fs.FileMode) error {
+		if create {
+			return dirtrust.MkdirAll(path, perm)
+		}
+		return dirtrust.CheckCreate(path)
+	}
 	for _, d := range []struct {
 		role, path string
 		perm       fs.FileMode
@@ -23,14 +34,14 @@ func prepareDirs(g *globals, cfg Config) error {
 		{"data dir", g.dataDir, 0o700},
 		{"log dir", g.logDir, 0o755},
 	} {
-		if err := dirtrust.MkdirAll(d.path, d.perm); err != nil {
+		if err := mkdir(d.path, d.perm); err != nil {
 			return dirError(d.role, d.path, err)
 		}
 	}
 	if fi, err := os.Lstat(ipcDir(g.dataDir)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		return dirError("ipc dir", ipcDir(g.dataDir), errors.New("is a symbolic link, not the directory the agent makes there: remove it"))
 	}
-	if err := dirtrust.MkdirAll(ipcDir(g.dataDir), 0o700); err != nil {
+	if err := mkdir(ipcDir(g.dataDir), 0o700); err != nil {
 		return dirError("ipc dir", ipcDir(g.dataDir), err)
 	}
 	// Directories the packages make later are checked if they exist.
@@ -39,9 +50,17 @@ func prepareDirs(g *globals, cfg Config) error {
 		{"ipc dir", ipcDir(g.dataDir)},
 		{"supervisor state dir", supervisorState(g.dataDir)},
 		{"telemetry dir", filepath.Join(g.dataDir, "telemetry")},
+		{"telemetry segments dir", filepath.Join(g.dataDir, "telemetry", "segments")},
+		{"telemetry checkpoints dir", filepath.Join(g.dataDir, "telemetry", "checkpoints")},
 		{"update state dir", filepath.Join(g.dataDir, "update")},
+		{"update downloads dir", filepath.Join(g.dataDir, "update", "downloads")},
+		{"install versions dir", filepath.Join(g.installDir, "versions")},
 		{"runtime config dir", filepath.Join(g.dataDir, "runtimeconfig")},
 		{"audit dir", filepath.Join(g.logDir, "audits")},
+	}
+	versions, _ := filepath.Glob(filepath.Join(g.installDir, "versions", "*"))
+	for _, v := range versions {
+		existing = append(existing, struct{ role, path string }{"installed version", v})
 	}
 	c := &core{g: g, cfg: cfg}
 	for _, w := range cfg.Workers {
@@ -63,6 +82,21 @@ func prepareDirs(g *globals, cfg Config) error {
 		}
 		if err := dirtrust.Check(d.path); err != nil {
 			return dirError(d.role, d.path, err)
+		}
+	}
+	// The programs the core runs as root, and the directories they are in.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c.self = self
+	for _, w := range cfg.Workers {
+		path := w.Path
+		if path == "" {
+			path = c.workerExecutable()
+		}
+		if err := dirtrust.CheckFile(path); err != nil {
+			return fmt.Errorf("Workers: %s: program %s: %w", w.Name, path, err)
 		}
 	}
 	return nil

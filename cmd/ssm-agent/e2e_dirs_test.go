@@ -45,6 +45,16 @@ func TestAgentRefusesUntrustedDirs(t *testing.T) {
 		}},
 		{"log-dir-foreign", func(a *agent, _ string) string { return mkdirOwned(t, a.path("log"), nobody, 0o755) }},
 		{"install-dir-foreign", func(a *agent, _ string) string { return mkdirOwned(t, a.path("install"), nobody, 0o755) }},
+		{"installed-version-foreign", func(a *agent, _ string) string {
+			mkdirOwned(t, a.path("install"), 0, 0o755)
+			mkdirOwned(t, a.path("install", "versions"), 0, 0o755)
+			return mkdirOwned(t, a.path("install", "versions", "3.1.0.0"), nobody, 0o755)
+		}},
+		{"segments-foreign", func(a *agent, _ string) string {
+			mkdirOwned(t, a.path("data"), 0, 0o700)
+			mkdirOwned(t, a.path("data", "telemetry"), 0, 0o700)
+			return mkdirOwned(t, a.path("data", "telemetry", "segments"), nobody, 0o700)
+		}},
 		{"ipc-symlink", func(a *agent, canary string) string {
 			mkdirOwned(t, a.path("data"), 0, 0o700)
 			return symlink(t, canary, a.path("data", "ipc"))
@@ -77,6 +87,10 @@ func TestAgentRefusesUntrustedDirs(t *testing.T) {
 			mkdirOwned(t, canary, 0, 0o755)
 			os.WriteFile(filepath.Join(canary, "keep"), []byte("keep"), 0o644)
 			want := tt.plant(a, canary)
+			// `config` refuses the same tree, with the same path named.
+			if out, _, err := a.run("config"); err == nil {
+				t.Errorf("config accepts the tree:\n%s", out)
+			}
 			cmd := a.command()
 			out, err := cmd.CombinedOutput()
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")

@@ -48,8 +48,13 @@ func runWorker(s streams, g *globals, args []string) int {
 	w := &workerproto.Worker{Name: workerName, Version: version, ReconnectGrace: *grace}
 	var started bool
 	err := w.Serve(ctx, func(ctx context.Context) error {
+		// A start the core cannot record (its disk is full, its telemetry
+		// unavailable) is no reason not to work: the core says so itself.
 		if err := w.Event(ctx, workerproto.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameWorkerStart}); err != nil {
-			return fmt.Errorf("recording the start: %w", err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(s.stderr, "ssm-agent worker: the start was not recorded: %v\n", err)
 		}
 		started = true
 		if err := w.Ready(); err != nil {

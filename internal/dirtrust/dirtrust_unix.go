@@ -19,10 +19,31 @@ import (
 // must be owned by root or this user; the directories they lead to are
 // checked in turn. dir must exist.
 func Check(dir string) error {
-	return check(dir, os.Geteuid())
+	return check(dir, os.Geteuid(), false)
 }
 
-func check(dir string, uid int) error {
+// CheckCreate reports whether dir, which need not exist, could be made
+// and trusted: the nearest directory that exists is checked as the parent
+// it would be (a root-owned sticky one such as /tmp will do).
+func CheckCreate(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := os.Lstat(abs); err == nil {
+			break
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			break
+		}
+		abs = parent
+	}
+	return check(abs, os.Geteuid(), abs != filepath.Clean(dir))
+}
+
+func check(dir string, uid int, parentOnly bool) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -51,7 +72,7 @@ func check(dir string, uid int) error {
 			return &Error{Path: d, Why: fmt.Sprintf("is owned by uid %d, not by root or this agent's user (uid %d)", owner, uid),
 				Fix: fmt.Sprintf("chown %d %s, or choose a directory of your own", uid, d)}
 		case fi.Mode().Perm()&0o022 != 0:
-			if owner == 0 && fi.Mode()&fs.ModeSticky != 0 && d != real {
+			if owner == 0 && fi.Mode()&fs.ModeSticky != 0 && (d != real || parentOnly) {
 				return nil // /tmp and the like
 			}
 			return &Error{Path: d, Why: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()),
@@ -126,4 +147,40 @@ func chmodDir(d string, perm fs.FileMode) error {
 	}
 	defer f.Close()
 	return f.Chmod(perm)
+}
+
+// CheckFile reports whether the file at path — a program to run, say — may
+// be trusted: once its links are resolved, a regular file owned by this
+// process's user or by root and not writable by group or others, in a
+// directory that Check trusts.
+func CheckFile(path string) error {
+	uid := os.Geteuid()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := checkLinks(abs, uid); err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return &Error{Path: real, Why: "is not a regular file", Fix: "point the agent at the program itself"}
+	case !ok:
+		return fmt.Errorf("%s: no owner information", real)
+	case int(st.Uid) != uid && st.Uid != 0:
+		return &Error{Path: real, Why: fmt.Sprintf("is owned by uid %d, not by root or this agent's user (uid %d)", st.Uid, uid),
+			Fix: fmt.Sprintf("chown %d %s", uid, real)}
+	case fi.Mode().Perm()&0o022 != 0:
+		return &Error{Path: real, Why: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()), Fix: "chmod go-w " + real}
+	}
+	return check(filepath.Dir(real), uid, false)
 }
