@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+
 	"errors"
 	"fmt"
 	"io"
@@ -172,24 +174,16 @@ func openOutput(o *Output) (stdout, stderr *os.File, err error) {
 // set explicitly, whatever the umask), never through a symlink, and only if
 // it is a regular file.
 func openLogFile(path string) (*os.File, error) {
-	const flags = os.O_WRONLY | os.O_APPEND | oNoFollow | oNonblock
-	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o640)
-	created := err == nil
-	if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(path, flags, 0)
+	// Only a regular file of one link is appended to: a symbolic link, a
+	// hard link to another file, a FIFO planted at the name is removed (the
+	// name, never what it points to) and a file of the worker's own made.
+	f, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if errors.Is(err, atomicfile.ErrUnsafe) {
+		if rerr := os.Remove(path); rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
+			f, err = atomicfile.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o640)
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("supervisor: log file: %w", err)
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
-	}
-	if err == nil && created {
-		err = chmodFile(f, 0o640)
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("supervisor: log file: %w", err)
 	}
 	return f, nil
@@ -233,7 +227,8 @@ func fileTail(path string, n int64) string {
 // line written between the end of the copy and the truncation is lost, a
 // window the time of one truncate call.
 func rotateLog(path string, maxBytes int64, keep int) (bool, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|oNoFollow|oNonblock, 0)
+	// Never through a link: truncating a hard link cuts another file.
+	f, err := atomicfile.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -262,18 +257,30 @@ func rotateLog(path string, maxBytes int64, keep int) (bool, error) {
 	if moveHead(f, out, fi.Size()) {
 		return true, nil
 	}
-	if _, err := io.Copy(out, f); err != nil {
+	// At most rotateCap(maxBytes) are kept of the file (all of it, unless
+	// a flood outran the rotation), and as much of what was appended during
+	// that copy: a worker that floods faster than the copy loses the middle
+	// of its flood, never the bound on disk.
+	limit := rotateCap(maxBytes)
+	head := min(fi.Size(), limit)
+	if _, err := io.CopyN(out, io.NewSectionReader(f, fi.Size()-head, head), head); err != nil && err != io.EOF {
 		return false, fmt.Errorf("supervisor: rotate log: copy to %s: %w", dst, err)
 	}
-	// Copy what was appended during the copy, then truncate at once.
-	if _, err := io.Copy(out, f); err != nil {
-		return false, fmt.Errorf("supervisor: rotate log: copy to %s: %w", dst, err)
+	if rest, err := f.Seek(0, io.SeekEnd); err == nil && rest > fi.Size() {
+		n := min(rest-fi.Size(), limit)
+		if _, err := io.CopyN(out, io.NewSectionReader(f, rest-n, n), n); err != nil && err != io.EOF {
+			return false, fmt.Errorf("supervisor: rotate log: copy to %s: %w", dst, err)
+		}
 	}
 	if err := f.Truncate(0); err != nil {
 		return false, fmt.Errorf("supervisor: rotate log: truncate %s: %w", path, err)
 	}
 	return true, nil
 }
+
+// rotateCap is what one rotation keeps at most of a file and of what was
+// appended while it was copied.
+func rotateCap(maxBytes int64) int64 { return max(4*maxBytes, 64<<20) }
 
 // rotateLoop keeps a worker's log file within its size until done closes.
 func rotateLoop(o *Output, done <-chan struct{}) {

@@ -303,16 +303,31 @@ func TestOutputSpec(t *testing.T) {
 	}
 }
 
-// TestOutputFileRefusesSymlink: the log path is never followed.
-func TestOutputFileRefusesSymlink(t *testing.T) {
-	dir := privateDir(t)
-	target := filepath.Join(dir, "target")
-	os.WriteFile(target, nil, 0o600)
-	link := filepath.Join(dir, "w.log")
-	os.Symlink(target, link)
-	if f, err := openLogFile(link); err == nil {
+// TestOutputFileReplacesLinks: a symbolic or hard link planted at the log
+// path is never written through: the name gets a file of the worker's own.
+func TestOutputFileReplacesLinks(t *testing.T) {
+	for _, hard := range []bool{false, true} {
+		dir := privateDir(t)
+		target := filepath.Join(dir, "target")
+		os.WriteFile(target, []byte("keep"), 0o600)
+		link := filepath.Join(dir, "w.log")
+		if hard {
+			os.Link(target, link)
+		} else {
+			os.Symlink(target, link)
+		}
+		f, err := openLogFile(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("worker line\n")
 		f.Close()
-		t.Fatal("opened a log file through a symlink")
+		if b, _ := os.ReadFile(target); string(b) != "keep" {
+			t.Errorf("hard %v: the link's target became %q", hard, b)
+		}
+		if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("hard %v: the log is %v, %v", hard, fi.Mode(), err)
+		}
 	}
 }
 

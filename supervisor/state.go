@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -84,7 +83,9 @@ func (s *Supervisor) loadState(name string) (*workerState, error) {
 		return nil, nil
 	}
 	path := s.statePath(name)
-	b, err := os.ReadFile(path)
+	// Not through a link, not waiting on a FIFO: a state file planted
+	// there is refused, never trusted.
+	b, err := atomicfile.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
