@@ -15,6 +15,8 @@ var badConfigs = []struct{ name, in, want string }{
 	{"worker-keys-differing-in-case", `{"Workers": [{"Name": "a", "name": "b"}]}`, `keys "Name" and "name" of "Workers[0]" differ only in case`},
 	{"agent-keys-differing-in-case", `{"Agent": {"Region": "us-east-1", "region": "eu-west-1"}}`, `keys "Region" and "region" of "Agent"`},
 	{"ssm-section-keys-differing-in-case", `{"Profile": {"ShareCreds": true, "sharecreds": false}}`, `of "Profile" differ only in case`},
+	{"unicode-fold", `{"SelfUpdate": {"PublicKeys": ["k"], "PublicKeyſ": []}}`, `keys "PublicKeys" and "PublicKeyſ" of "SelfUpdate" differ only in case`},
+	{"kelvin-fold", `{"Workers": [{"Name": "w", "MaxMissedHealthChecks": 3, "MaxMissedHealthChecKs": 5}]}`, "differ only in case"},
 	{"key-twice", `{"Agent": {"SelfUpdate": true, "SelfUpdate": false}}`, `key "Agent.SelfUpdate" appears twice`},
 	{"section-twice", `{"Agent": {}, "Agent": {}}`, `key "Agent" appears twice`},
 	{"invalid-utf8", "{\"Agent\": {\"Region\": \"us-\xff\"}}", "line 1, column 26: invalid UTF-8"},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -81,13 +82,13 @@ func walkJSON(dec *json.Decoder, data []byte, path string, depth int) error {
 				if path != "" {
 					child = path + "." + key
 				}
-				if prev, ok := seen[strings.ToLower(key)]; ok {
+				if prev, ok := seen[foldKey(key)]; ok {
 					if prev == key {
 						return fmt.Errorf("%s: key %s appears twice", position(data, dec.InputOffset()), pathName(child))
 					}
 					return fmt.Errorf("%s: keys %q and %q of %s differ only in case: keep one", position(data, dec.InputOffset()), prev, key, pathName(path))
 				}
-				seen[strings.ToLower(key)] = key
+				seen[foldKey(key)] = key
 				if strings.ContainsRune(key, 0) {
 					return fmt.Errorf("%s: a key of %s holds a NUL character", position(data, dec.InputOffset()), pathName(path))
 				}
@@ -116,4 +117,22 @@ func position(data []byte, off int64) string {
 	line := 1 + bytes.Count(before, []byte{'\n'})
 	col := len(before) - bytes.LastIndexByte(before, '\n')
 	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+// foldKey is key with every letter replaced by the smallest of its case
+// forms (unicode.SimpleFold's orbit), so that keys equal under Unicode case
+// folding — as encoding/json matches them: "ſ" is "s", the Kelvin sign
+// "K" — have one foldKey.
+func foldKey(key string) string {
+	var b strings.Builder
+	for _, r := range key {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		b.WriteRune(min)
+	}
+	return b.String()
 }
