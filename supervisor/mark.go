@@ -84,10 +84,11 @@ type reaper struct {
 	children map[int]bool   // started by exec.Cmd, not yet waited for
 	marks    map[string]int // mark → process group of the worker that had it
 	known    map[int]uint64 // orphans of ours seen alive: pid → start ticks
+	all      bool           // Config.ReapAll: every zombie child not a worker's
 }
 
-func newReaper() *reaper {
-	return &reaper{children: make(map[int]bool), marks: make(map[string]int), known: make(map[int]uint64)}
+func newReaper(all bool) *reaper {
+	return &reaper{children: make(map[int]bool), marks: make(map[string]int), known: make(map[int]uint64), all: all}
 }
 
 // startChild starts cmd and records it as a child that exec.Cmd waits for.

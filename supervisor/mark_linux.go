@@ -197,7 +197,7 @@ func (r *reaper) scan() {
 			continue
 		}
 		if st.State == 'Z' {
-			ours := r.known[pid] == st.StartTicks
+			ours := r.all || r.known[pid] == st.StartTicks
 			for _, pgid := range r.marks {
 				ours = ours || pgid == st.PGID
 			}

@@ -48,6 +48,14 @@ type Config struct {
 	// Without it descendants are still found and killed by their mark
 	// (MarkEnv), but reparented to init.
 	NoSubreaper bool
+	// ReapAll makes the supervisor reap every zombie child of the process
+	// that is not one of its workers — orphans that left their worker's
+	// process group and exited before they were seen (a daemon that
+	// setsids and exits at once), and children of the program's own. Set
+	// it where the program waits for none of its other children itself, or
+	// does not mind its Wait failing (a detached command's): zombies then
+	// never pile up.
+	ReapAll bool
 }
 
 // A Supervisor keeps worker processes running. Add workers, then call
@@ -84,7 +92,7 @@ func New(cfg Config) (*Supervisor, error) {
 	return &Supervisor{
 		cfg:      cfg,
 		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
-		reaper:   newReaper(),
+		reaper:   newReaper(cfg.ReapAll),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
 	}, nil

@@ -204,6 +204,9 @@ func (c *core) startSupervisor() error {
 	sup, err := supervisor.New(supervisor.Config{
 		StateDir: supervisorState(c.g.dataDir),
 		Socket:   workerSocket(c.g.dataDir),
+		// The core waits for none of its other children itself (a
+		// detached guardian's Wait may fail): no zombie piles up.
+		ReapAll: true,
 		OnEvent: func(e supervisor.Event) {
 			level := slog.LevelInfo
 			if e.Kind == supervisor.EventGaveUp || e.Kind == supervisor.EventUnresponsive {
