@@ -96,7 +96,10 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 				}
 				continue
 			}
-			wait := max(cfg.RetryMax, cfg.FlushInterval) // not configured: no point in hurrying
+			// Not configured: no point in hurrying, but its backlog is
+			// trimmed to MaxPendingBytes at each try, so try often enough
+			// that a flood cannot pile up meanwhile.
+			wait := min(max(cfg.RetryMax, cfg.FlushInterval), pendingRecheck)
 			if !errors.Is(err, ErrNotConfigured) {
 				wait = bo.Next()
 			}
@@ -106,6 +109,10 @@ func (p *Pipeline) runSink(ctx context.Context, st *sinkState) {
 		}
 	}
 }
+
+// pendingRecheck is how often a sink that is not configured is tried
+// again, its backlog trimmed.
+const pendingRecheck = 2 * time.Second
 
 // fill tops up the sink's window from the spool.
 func (p *Pipeline) fill(st *sinkState) error {
