@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -107,13 +108,16 @@ type TelemetryConfig struct {
 	AuditMaxDayMiB, AuditMaxTotalMiB int
 }
 
-// Defaults and ranges of the Agent keys, as the SSM Agent has them.
-var agentRanges = []struct {
+// An agentRange is the default and range of an Agent key.
+type agentRange struct {
 	key      string
 	min, max int
 	def      int
 	field    func(*AgentConfig) *int
-}{
+}
+
+// Defaults and ranges of the Agent keys, as the SSM Agent has them.
+var agentRanges = []agentRange{
 	{"SelfUpdateScheduleDay", 1, 7, 7, func(a *AgentConfig) *int { return &a.SelfUpdateScheduleDay }},
 	{"AuditExpirationDay", 3, 30, 7, func(a *AgentConfig) *int { return &a.AuditExpirationDay }},
 	{"LongRunningWorkerMonitorIntervalSeconds", 30, 1800, 60, func(a *AgentConfig) *int { return &a.LongRunningWorkerMonitorIntervalSeconds }},
@@ -149,7 +153,7 @@ func loadConfig(path string) (Config, []string, error) {
 		}
 		path = rootConfigFile
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Config{}, nil, fmt.Errorf("config %s: no such file", path)
@@ -240,12 +244,31 @@ func parseAgent(raw json.RawMessage, a *AgentConfig) ([]string, error) {
 			warnings = append(warnings, fmt.Sprintf("Agent.%s is not a known key and is ignored%s", k, suggest(k, knownAgentKeys)))
 		}
 	}
-	if err := json.Unmarshal(raw, a); err != nil {
+	defaults := *a
+	for {
+		err := json.Unmarshal(raw, a)
+		if err == nil {
+			break
+		}
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("Agent: %w", err)
+		}
+		// A number past what a range key can hold (1e20, a fraction) is
+		// out of its range: the default, with a warning, as for any value
+		// outside it. A value of the wrong kind is an error.
+		i := slices.IndexFunc(agentRanges, func(r agentRange) bool { return strings.EqualFold(r.key, te.Field) })
+		if i < 0 || te.Value != "number" && !strings.HasPrefix(te.Value, "number ") {
 			return nil, fmt.Errorf("Agent.%s: want a %s, got %s", te.Field, te.Type, te.Value)
 		}
-		return nil, fmt.Errorf("Agent: %w", err)
+		for k := range keys {
+			if strings.EqualFold(k, te.Field) {
+				warnings = append(warnings, fmt.Sprintf("Agent.%s is %s, outside %d–%d: using the default, %d", agentRanges[i].key, keys[k], agentRanges[i].min, agentRanges[i].max, agentRanges[i].def))
+				delete(keys, k)
+			}
+		}
+		raw, _ = json.Marshal(keys)
+		*a = defaults
 	}
 	for _, r := range agentRanges {
 		if v := r.field(a); *v < r.min || *v > r.max {
@@ -276,10 +299,12 @@ func checkWorkers(cfg *Config) ([]string, error) {
 		switch {
 		case w.Name == "":
 			return nil, fmt.Errorf("%s is empty", field("Name"))
-		case seen[w.Name]:
-			return nil, fmt.Errorf("%s: two workers named %q", field("Name"), w.Name)
+		case seen[strings.ToLower(w.Name)]:
+			// Names name files: a and A would be one on a file system
+			// that folds case.
+			return nil, fmt.Errorf("%s: two workers named %q (names are compared ignoring case)", field("Name"), w.Name)
 		}
-		seen[w.Name] = true
+		seen[strings.ToLower(w.Name)] = true
 		if err := checkWorkerValues(i, w); err != nil {
 			return nil, err
 		}
@@ -327,6 +352,10 @@ func strictDecode(raw json.RawMessage, v any) error {
 		if strings.HasPrefix(err.Error(), "json: unknown field ") {
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return fmt.Errorf("unknown key %q%s", name, suggest(name, fieldNames(v)))
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("%s: want %s, got %s", te.Field, typeName(te.Type.String()), te.Value)
 		}
 		return err
 	}
@@ -410,4 +439,39 @@ func configSource(path string) string {
 		return rootConfigFile
 	}
 	return "built-in defaults (no " + rootConfigFile + ")"
+}
+
+// maxConfigBytes bounds the configuration file: SSM's template is 3 KiB.
+const maxConfigBytes = 1 << 20
+
+// readConfigFile reads the configuration, at most maxConfigBytes of it.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err == nil && len(data) > maxConfigBytes {
+		err = fmt.Errorf("%s is over %d bytes", path, maxConfigBytes)
+	}
+	return data, err
+}
+
+// typeName says a Go type as a configuration's reader would.
+func typeName(t string) string {
+	switch t {
+	case "int", "int64", "int32", "uint64":
+		return "a whole number"
+	case "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	}
+	return "a " + t
 }

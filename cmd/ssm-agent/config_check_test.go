@@ -17,6 +17,9 @@ var badConfigs = []struct{ name, in, want string }{
 	{"ssm-section-keys-differing-in-case", `{"Profile": {"ShareCreds": true, "sharecreds": false}}`, `of "Profile" differ only in case`},
 	{"unicode-fold", `{"SelfUpdate": {"PublicKeys": ["k"], "PublicKeyſ": []}}`, `keys "PublicKeys" and "PublicKeyſ" of "SelfUpdate" differ only in case`},
 	{"kelvin-fold", `{"Workers": [{"Name": "w", "MaxMissedHealthChecks": 3, "MaxMissedHealthChecKs": 5}]}`, "differ only in case"},
+	{"agent-kind", `{"Agent": {"TelemetryMetricsToSSM": "yes"}}`, "Agent.TelemetryMetricsToSSM: want a bool, got string"},
+	{"float-in-ours", `{"Workers": [{"Name": "w", "StopTimeoutSeconds": 1.5}]}`, "StopTimeoutSeconds: want a whole number, got number 1.5"},
+	{"worker-names-folding", `{"Workers": [{"Name": "w"}, {"Name": "W"}]}`, "names are compared ignoring case"},
 	{"key-twice", `{"Agent": {"SelfUpdate": true, "SelfUpdate": false}}`, `key "Agent.SelfUpdate" appears twice`},
 	{"section-twice", `{"Agent": {}, "Agent": {}}`, `key "Agent" appears twice`},
 	{"invalid-utf8", "{\"Agent\": {\"Region\": \"us-\xff\"}}", "line 1, column 26: invalid UTF-8"},
@@ -89,5 +92,20 @@ func TestConfigRuntimeChecks(t *testing.T) {
 				t.Errorf("checkRuntime = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestConfigAgentNumbersPastTheirRange: SSM's Agent numbers that no int
+// holds are out of range like any other: the default, with a warning.
+func TestConfigAgentNumbersPastTheirRange(t *testing.T) {
+	cfg, warnings, err := parseConfig([]byte(`{"Agent": {"AuditExpirationDay": 99999999999999999999, "LongRunningWorkerMonitorIntervalSeconds": 1e20, "Region": "eu-west-1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Agent.AuditExpirationDay != 7 || cfg.Agent.LongRunningWorkerMonitorIntervalSeconds != 60 || cfg.Agent.Region != "eu-west-1" || !cfg.Agent.TelemetryMetricsToSSM {
+		t.Errorf("Agent = %+v", cfg.Agent)
+	}
+	if len(warnings) != 2 {
+		t.Errorf("warnings %q", warnings)
 	}
 }
