@@ -75,21 +75,34 @@ func caPool(entries []string) (*x509.CertPool, error) {
 		return nil, nil
 	}
 	var pems [][]byte
+	err := eachPEM("SelfUpdate.CACertificates", entries, func(data []byte) error {
+		_, err := selfupdate.CertPool(data)
+		pems = append(pems, data)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return selfupdate.CertPool(pems...)
+}
+
+// eachPEM hands f each entry of a list of PEM text or file paths, read;
+// errors name the key and the entry.
+func eachPEM(key string, entries []string, f func([]byte) error) error {
 	for i, e := range entries {
 		data := []byte(e)
 		if !strings.HasPrefix(strings.TrimSpace(e), "-----BEGIN") {
 			b, err := os.ReadFile(e)
 			if err != nil {
-				return nil, fmt.Errorf("SelfUpdate.CACertificates[%d]: %w", i, err)
+				return fmt.Errorf("%s[%d]: %w", key, i, err)
 			}
 			data = b
 		}
-		if _, err := selfupdate.CertPool(data); err != nil {
-			return nil, fmt.Errorf("SelfUpdate.CACertificates[%d]: %w", i, err)
+		if err := f(data); err != nil {
+			return fmt.Errorf("%s[%d]: %w", key, i, err)
 		}
-		pems = append(pems, data)
 	}
-	return selfupdate.CertPool(pems...)
+	return nil
 }
 
 // updateSources returns the sources of updates: https (and loopback http)
@@ -114,20 +127,13 @@ func updateSources(su SelfUpdateConfig, awsCfg *aws.Config) (selfupdate.Sources,
 // publicKeys reads SelfUpdate.PublicKeys: each is PEM text or a file path.
 func publicKeys(entries []string) ([]ed25519.PublicKey, error) {
 	var keys []ed25519.PublicKey
-	for i, e := range entries {
-		data := []byte(e)
-		if !strings.HasPrefix(strings.TrimSpace(e), "-----BEGIN") {
-			b, err := os.ReadFile(e)
-			if err != nil {
-				return nil, fmt.Errorf("SelfUpdate.PublicKeys[%d]: %w", i, err)
-			}
-			data = b
-		}
+	err := eachPEM("SelfUpdate.PublicKeys", entries, func(data []byte) error {
 		k, err := signing.ParsePublicKey(data)
-		if err != nil {
-			return nil, fmt.Errorf("SelfUpdate.PublicKeys[%d]: %w", i, err)
-		}
 		keys = append(keys, k)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return keys, nil
 }
