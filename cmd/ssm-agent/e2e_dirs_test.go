@@ -139,3 +139,49 @@ func symlink(t *testing.T, target, link string) string {
 	}
 	return link
 }
+
+// TestAgentRefusesUntrustedPrograms: a worker's program that another user
+// owns, or that sits in a directory another user owns, is never run as
+// root: the core and `config` refuse, naming it.
+func TestAgentRefusesUntrustedPrograms(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give files to another user")
+	}
+	bin := agentBinary(t, "3.1.0.0")
+	for _, tt := range []struct {
+		name  string
+		plant func(dir string) string // returns the program
+	}{
+		{"foreign-file", func(dir string) string {
+			p := filepath.Join(dir, "prog")
+			os.WriteFile(p, []byte("#!/bin/sh\nsleep 100\n"), 0o755)
+			os.Chown(p, nobody, nobody)
+			return p
+		}},
+		{"foreign-dir", func(dir string) string {
+			d := mkdirOwned(t, filepath.Join(dir, "bin"), nobody, 0o755)
+			p := filepath.Join(d, "prog")
+			os.WriteFile(p, []byte("#!/bin/sh\nsleep 100\n"), 0o755)
+			return p
+		}},
+		{"group-writable", func(dir string) string {
+			p := filepath.Join(dir, "prog")
+			os.WriteFile(p, []byte("#!/bin/sh\nsleep 100\n"), 0o755)
+			os.Chmod(p, 0o775)
+			return p
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			prog := tt.plant(t.TempDir())
+			a := newAgent(t, bin, `{"Workers": [{"Name": "w", "Protocol": "none", "Path": "`+prog+`"}]}`)
+			if out, _, err := a.run("config"); err == nil {
+				t.Errorf("config accepts the program:\n%s", out)
+			}
+			out, err := a.command().CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "program "+prog) {
+				t.Errorf("core over %s: %v\n%s", tt.name, err, out)
+			}
+		})
+	}
+}
