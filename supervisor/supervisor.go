@@ -238,6 +238,10 @@ func readiness(status []WorkerStatus) (bool, []string) {
 	return len(reasons) == 0, reasons
 }
 
+// ErrServing is returned by a second call of Serve: a Supervisor serves
+// once.
+var ErrServing = errors.New("Serve was called already")
+
 // Serve runs the workers until ctx ends, then stops them all gracefully, at
 // once, each within its stop timeout. It returns only when every worker
 // process and on-demand job is gone. Serve may be called once.
@@ -245,7 +249,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	if s.serving || s.served {
 		s.mu.Unlock()
-		return errors.New("supervisor: Serve called twice")
+		return fmt.Errorf("supervisor: %w", ErrServing)
 	}
 	if err := s.prepare(); err != nil {
 		s.mu.Unlock()

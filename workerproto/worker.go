@@ -85,6 +85,10 @@ type Worker struct {
 	detail string
 }
 
+// ErrServing is returned by Serve while another Serve of the same Worker
+// runs.
+var ErrServing = errors.New("Serve is already running")
+
 // Serve connects to the core, runs serve with a context that is cancelled
 // when the core asks the worker to terminate (cause: a *TerminateError) or
 // stays unreachable for longer than the reconnect grace (cause:
@@ -104,7 +108,7 @@ func (w *Worker) Serve(ctx context.Context, serve func(ctx context.Context) erro
 	w.mu.Lock()
 	if w.s != nil {
 		w.mu.Unlock()
-		return errors.New("workerproto: Serve is already running")
+		return fmt.Errorf("workerproto: %w", ErrServing)
 	}
 	w.s = s
 	w.mu.Unlock()

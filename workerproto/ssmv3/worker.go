@@ -3,8 +3,10 @@ package ssmv3
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/retry"
@@ -38,13 +40,23 @@ type Worker struct {
 	RedialInterval time.Duration
 	// OnRequest, if set, is told of every request received, by topic.
 	OnRequest func(topic string)
+
+	serving atomic.Bool
 }
+
+// ErrServing is returned by Serve while another Serve of the same Worker
+// runs.
+var ErrServing = errors.New("Serve is already running")
 
 // Serve runs serve with a context that is cancelled, with cause
 // ErrTerminated, when the core asks the worker to terminate, and returns
 // serve's error once serve has returned. Meanwhile it keeps both sockets
 // connected and answers health surveys.
 func (w *Worker) Serve(ctx context.Context, serve func(ctx context.Context) error) error {
+	if !w.serving.CompareAndSwap(false, true) {
+		return fmt.Errorf("ssmv3: %w", ErrServing)
+	}
+	defer w.serving.Store(false)
 	if w.Name == "" {
 		w.Name = "ssm-agent-worker"
 	}
