@@ -2,7 +2,10 @@
 
 package telemetry
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // freeBytes returns the space left to unprivileged writers in dir, or -1.
 func freeBytes(dir string) int64 {
@@ -11,4 +14,18 @@ func freeBytes(dir string) int64 {
 		return -1
 	}
 	return int64(st.Bavail) * int64(st.Bsize)
+}
+
+// openNonblock keeps an open of a FIFO from waiting for a writer.
+const openNonblock = syscall.O_NONBLOCK
+
+// isWindows is false here.
+const isWindows = false
+
+// linkCount is a file's number of hard links.
+func linkCount(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
 }

@@ -95,7 +95,11 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	for _, st := range p.sinks {
 		st.cursor.close()
 	}
-	if err := p.spool.close(); err != nil {
+	err := p.spool.close()
+	if r, ok := p.cfg.fs.(*rootFS); ok {
+		r.close()
+	}
+	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	return nil

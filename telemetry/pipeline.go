@@ -103,9 +103,6 @@ const minSegmentBytes = 4 << 10
 // setDefaults checks cfg, naming the first field out of range, and fills
 // in the defaults of the zero fields.
 func (cfg *Config) setDefaults() error {
-	if cfg.fs == nil {
-		cfg.fs = osFS{}
-	}
 	switch {
 	case cfg.Dir == "":
 		return errors.New("Config.Dir is empty")
@@ -229,19 +226,32 @@ func Open(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
-func open(cfg Config) (*Pipeline, error) {
+func open(cfg Config) (p *Pipeline, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
 	if err := makeDir(cfg.Dir); err != nil {
 		return nil, err
 	}
+	if cfg.fs == nil {
+		// Everything inside Dir through one handle on it, opened now.
+		r, err := newRootFS(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.fs = r
+		defer func() {
+			if err != nil {
+				r.close()
+			}
+		}()
+	}
 	cpDir := filepath.Join(cfg.Dir, "checkpoints")
 	if err := makeSubdir(cpDir); err != nil {
 		return nil, err
 	}
 	atomicfile.CleanTemp(cpDir)
-	p := &Pipeline{cfg: cfg}
+	p = &Pipeline{cfg: cfg}
 	var highest uint64
 	for _, sc := range cfg.Sinks {
 		st := &sinkState{cfg: sc, name: sc.Sink.Name(), path: filepath.Join(cpDir, sc.Sink.Name()+".json"), fs: cfg.fs,
