@@ -55,21 +55,7 @@ type core struct {
 
 func runCore(s streams, g *globals) int {
 	c := &core{g: g, started: time.Now(), env: os.Environ(), log: slog.New(slog.NewTextHandler(s.stderr, nil))}
-	cfg, warnings, err := loadConfig(g.config)
-	if err != nil {
-		return failure(s, "core", err)
-	}
-	c.cfg = cfg
-	for _, w := range warnings {
-		c.log.Warn("configuration: " + w)
-	}
-	if err := checkRuntime(cfg, g); err != nil {
-		return failure(s, "core", fmt.Errorf("config %s: %w", configSource(g.config), err))
-	}
-	if err := prepareDirs(g, cfg); err != nil {
-		return failure(s, "core", err)
-	}
-	if c.self, err = os.Executable(); err != nil {
+	if err := c.configure(); err != nil {
 		return failure(s, "core", err)
 	}
 	c.managed = os.Getenv("NOTIFY_SOCKET") != "" || os.Getenv("INVOCATION_ID") != ""
@@ -86,23 +72,7 @@ func runCore(s streams, g *globals) int {
 	}
 	fmt.Fprintf(s.stdout, "ssm-agent %s (pid %d)\n  data:      %s\n  audit log: %s\n  logs:      %s\n  control:   %s\n",
 		version, os.Getpid(), g.dataDir, filepath.Join(g.logDir, "audits"), g.logDir, controlSocket(g.dataDir))
-
-	if err := c.startTelemetry(ctx); err != nil {
-		ctl.Close()
-		return failure(s, "core", err)
-	}
-	c.record(telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart})
-
-	// An update that a crash interrupted is finished or undone before the
-	// workers start; its result is recorded, telemetry being up.
-	if c.updater, err = c.newUpdater(); err != nil {
-		c.log.Warn("self-update is unavailable", "err", err)
-	} else {
-		c.recoverUpdate(ctx)
-	}
-	c.reportJournal()
-
-	if err := c.startSupervisor(); err != nil {
+	if err := c.start(ctx); err != nil {
 		c.closeV3()
 		ctl.Close()
 		stop()
@@ -134,6 +104,54 @@ func runCore(s streams, g *globals) int {
 	<-ctx.Done()
 	notifier.Notify(sdnotify.Stopping)
 	<-watchdogDone
+	return c.shutdown(func() { updCancel(); <-updDone }, func() { supCancel(); <-supDone }, srv)
+}
+
+// configure loads the configuration and checks it, the directories and
+// the programs as the core will use them.
+func (c *core) configure() error {
+	cfg, warnings, err := loadConfig(c.g.config)
+	if err != nil {
+		return err
+	}
+	c.cfg = cfg
+	for _, w := range warnings {
+		c.log.Warn("configuration: " + w)
+	}
+	if err := checkRuntime(cfg, c.g); err != nil {
+		return fmt.Errorf("config %s: %w", configSource(c.g.config), err)
+	}
+	if err := prepareDirs(c.g, cfg); err != nil {
+		return err
+	}
+	c.self, err = os.Executable()
+	return err
+}
+
+// start opens telemetry, finishes or undoes an interrupted update —
+// before the workers start, its result recorded, telemetry being up — and
+// sets the workers up.
+func (c *core) start(ctx context.Context) error {
+	if err := c.startTelemetry(ctx); err != nil {
+		return err
+	}
+	c.record(telemetry.Event{Type: ssm.TypeAgentTelemetry, Name: ssm.NameAgentStart})
+	var err error
+	if c.updater, err = c.newUpdater(); err != nil {
+		c.log.Warn("self-update is unavailable", "err", err)
+	} else {
+		c.recoverUpdate(ctx)
+	}
+	c.reportJournal()
+	return c.startSupervisor()
+}
+
+// shutdown stops the core: its updates, then its workers — or not, when
+// it hands over, so that the next version adopts them — then delivers
+// telemetry, and closes the control socket last: while it answers, a
+// next core (and the update guardian) knows this one still holds the data
+// directory. Handing over, it execs the version current points at.
+func (c *core) shutdown(stopUpdates, stopSupervisor func(), srv *http.Server) int {
 	handingOver := c.handingOver.Load()
 	if handingOver {
 		c.log.Info("handing over to the next core: the workers keep running")
@@ -141,16 +159,12 @@ func runCore(s streams, g *globals) int {
 	} else {
 		c.log.Info("stopping")
 	}
-	updCancel()
-	<-updDone
-	supCancel()
-	<-supDone
+	stopUpdates()
+	stopSupervisor()
 	c.closeV3()
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c.closeTelemetry(tctx)
-	// The control socket goes last: while it answers, a next core (and
-	// the update guardian) knows this one still holds the data directory.
 	srv.Close()
 	if handingOver && handover.CanExec {
 		return c.execCurrent()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -66,25 +67,38 @@ func runUpdate(s streams, g *globals, args []string) int {
 	case !*check:
 		return usageError(fs, "--check or --now is required")
 	}
+	return updateCheck(s, g, fs, checkFlags{*manifestURL, *region, *current, *platform, *arch, *downgrade, *asJSON, keys})
+}
+
+// checkFlags are update --check's flags.
+type checkFlags struct {
+	manifestURL, region, current, platform, arch string
+	downgrade, asJSON                            bool
+	keys                                         []string
+}
+
+// updateCheck says what an update would do now, writing nothing.
+func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
+	const name = "update"
 	cfg, _, err := loadConfig(g.config)
 	if err != nil {
 		return failure(s, name, err)
 	}
-	v, err := manifest.ParseVersion(*current)
+	v, err := manifest.ParseVersion(f.current)
 	if err != nil {
 		return usageError(fs, "--version: %v", err)
 	}
-	if *region == "" {
-		*region = cmp.Or(cfg.Agent.Region, "us-east-1")
+	if f.region == "" {
+		f.region = cmp.Or(cfg.Agent.Region, "us-east-1")
 	}
-	if err := manifest.CheckRegion(*region); err != nil {
+	if err := manifest.CheckRegion(f.region); err != nil {
 		return usageError(fs, "--region: %v", err)
 	}
-	if *manifestURL == "" {
-		*manifestURL = cfg.SelfUpdate.ManifestURL
+	if f.manifestURL == "" {
+		f.manifestURL = cfg.SelfUpdate.ManifestURL
 	}
-	if *manifestURL == "" {
-		if *manifestURL, err = manifest.ManifestURL(*region, cfg.Agent.ServiceDomain); err != nil {
+	if f.manifestURL == "" {
+		if f.manifestURL, err = manifest.ManifestURL(f.region, cfg.Agent.ServiceDomain); err != nil {
 			return usageError(fs, "%v", err)
 		}
 	}
@@ -92,7 +106,7 @@ func runUpdate(s streams, g *globals, args []string) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	for _, k := range keys {
+	for _, k := range f.keys {
 		b, err := os.ReadFile(k)
 		if err == nil {
 			var pub ed25519.PublicKey
@@ -103,7 +117,7 @@ func runUpdate(s streams, g *globals, args []string) int {
 		}
 		return failure(s, name, fmt.Errorf("--public-key %s: %w", k, err))
 	}
-	p := manifest.Platform{Name: *platform, Arch: *arch}
+	p := manifest.Platform{Name: f.platform, Arch: f.arch}
 	if p.Name == "" {
 		detected, err := manifest.DetectPlatform("")
 		if err != nil {
@@ -113,13 +127,13 @@ func runUpdate(s streams, g *globals, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	src, err := sources(ctx, cfg.SelfUpdate, *manifestURL, *region)
+	src, err := sources(ctx, cfg.SelfUpdate, f.manifestURL, f.region)
 	if err != nil {
 		return failure(s, name, err)
 	}
 	u, err := selfupdate.New(selfupdate.Config{
-		ManifestURL: *manifestURL, Source: src, Platform: p, Region: *region, Current: v,
-		Package: cfg.SelfUpdate.PackageName, AllowDowngrade: *downgrade || cfg.SelfUpdate.AllowDowngrade, PublicKeys: pubs,
+		ManifestURL: f.manifestURL, Source: src, Platform: p, Region: f.region, Current: v,
+		Package: cfg.SelfUpdate.PackageName, AllowDowngrade: f.downgrade || cfg.SelfUpdate.AllowDowngrade, PublicKeys: pubs,
 		InstallDir: g.installDir, StateDir: filepath.Join(g.dataDir, "update"),
 	})
 	if err != nil {
@@ -134,7 +148,7 @@ func runUpdate(s streams, g *globals, args []string) int {
 	if d.Target != nil {
 		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, plan.URL}
 	}
-	if *asJSON {
+	if f.asJSON {
 		out := struct {
 			ManifestURL string `json:"manifest_url"`
 			checkResult
