@@ -62,7 +62,12 @@ func (s *Supervisor) writeState(spec *Spec, st workerState, secret workerproto.S
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(s.statePath(spec.Name), b, 0o600); err != nil {
+	if d := s.stateDir.Load(); d != nil {
+		err = d.WriteFile(spec.Name+".json", b, 0o600)
+	} else {
+		err = atomicfile.WriteFile(s.statePath(spec.Name), b, 0o600)
+	}
+	if err != nil {
 		return fmt.Errorf("supervisor: save state of %s: %w", spec.Name, err)
 	}
 	return nil
@@ -72,6 +77,9 @@ func (s *Supervisor) writeState(spec *Spec, st workerState, secret workerproto.S
 func (s *Supervisor) dropState(name string) error {
 	if s.cfg.StateDir == "" {
 		return nil
+	}
+	if d := s.stateDir.Load(); d != nil {
+		return d.Remove(name + ".json")
 	}
 	return atomicfile.Remove(s.statePath(name))
 }
@@ -85,7 +93,13 @@ func (s *Supervisor) loadState(name string) (*workerState, error) {
 	path := s.statePath(name)
 	// Not through a link, not waiting on a FIFO: a state file planted
 	// there is refused, never trusted.
-	b, err := atomicfile.ReadFile(path)
+	var b []byte
+	var err error
+	if d := s.stateDir.Load(); d != nil {
+		b, err = d.ReadFile(name + ".json")
+	} else {
+		b, err = atomicfile.ReadFile(path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

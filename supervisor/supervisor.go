@@ -62,10 +62,11 @@ type Config struct {
 // Serve; workers can be added, stopped, started and removed at any time
 // from any goroutine.
 type Supervisor struct {
-	cfg    Config
-	jobs   *semaphore.Weighted
-	reaper *reaper
-	sweeps sync.WaitGroup // sweeps of what ended processes left behind
+	cfg      Config
+	stateDir atomic.Pointer[atomicfile.Dir] // while serving
+	jobs     *semaphore.Weighted
+	reaper   *reaper
+	sweeps   sync.WaitGroup // sweeps of what ended processes left behind
 
 	stopping chan struct{} // closed when Serve's context ends
 	detached atomic.Bool   // leave the workers running when Serve ends
@@ -295,6 +296,9 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		s.listener.Close()
 	}
 	accepting.Wait()
+	if d := s.stateDir.Swap(nil); d != nil {
+		d.Close()
+	}
 	return nil
 }
 
@@ -308,6 +312,13 @@ func (s *Supervisor) prepare() error {
 		if err := atomicfile.CleanTemp(s.cfg.StateDir); err != nil {
 			return fmt.Errorf("supervisor: state directory: %w", err)
 		}
+		// State files go through one handle on the directory, opened now:
+		// a directory swapped for a link later is never followed.
+		d, err := atomicfile.OpenDir(s.cfg.StateDir)
+		if err != nil {
+			return fmt.Errorf("supervisor: state directory: %w", err)
+		}
+		s.stateDir.Store(d)
 	}
 	if s.cfg.Socket == "" {
 		return nil

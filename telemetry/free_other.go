@@ -2,14 +2,8 @@
 
 package telemetry
 
-import "os"
-
 // freeBytes returns -1: the free space is not known here.
 func freeBytes(string) int64 { return -1 }
 
-const openNonblock = 0
-
 // isWindows says whether modes are not set (Windows has none to speak of).
 const isWindows = true
-
-func linkCount(os.FileInfo) uint64 { return 1 }

@@ -15,6 +15,8 @@ const NoFollow = 0
 
 var isWindows = runtime.GOOS == "windows"
 
+const nonblock = 0
+
 func isLinkError(error) bool { return false }
 
 func isNotFileError(error) bool { return false }

@@ -15,6 +15,9 @@ const NoFollow = syscall.O_NOFOLLOW
 
 const isWindows = false
 
+// nonblock keeps an open of a FIFO from waiting for a writer.
+const nonblock = syscall.O_NONBLOCK
+
 func isLinkError(err error) bool {
 	return errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK)
 }
