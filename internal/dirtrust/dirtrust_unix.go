@@ -182,5 +182,7 @@ func CheckFile(path string) error {
 	case fi.Mode().Perm()&0o022 != 0:
 		return &Error{Path: real, Why: fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm()), Fix: "chmod go-w " + real}
 	}
-	return check(filepath.Dir(real), uid, false)
+	// The file's directory is a parent: a root-owned sticky one such as
+	// /tmp keeps others from replacing a file they do not own.
+	return check(filepath.Dir(real), uid, true)
 }
