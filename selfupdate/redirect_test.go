@@ -2,17 +2,11 @@ package selfupdate
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,63 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/ssmkit/ssmkit/internal/testca"
 )
-
-// testCA is a certificate authority of the tests' own, which no system
-// trusts.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "selfupdate test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// tlsServer starts an HTTPS server on loopback with a certificate the CA
-// issued for 127.0.0.1 and localhost.
-func (ca *testCA) tlsServer(t testing.TB, h http.Handler) *httptest.Server {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func (ca *testCA) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
-	return p
-}
 
 // dialRecorder is a transport that records every address it dials and
 // refuses any that is not loopback, so that no test reaches the network.
@@ -129,10 +69,10 @@ func redirector(self func() string) http.Handler {
 }
 
 func TestRedirectRule(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	var a, b, plain, plain2 *httptest.Server
-	a = ca.tlsServer(t, redirector(func() string { return a.URL }))
-	b = ca.tlsServer(t, redirector(func() string { return b.URL }))
+	a = ca.Server(t, redirector(func() string { return a.URL }))
+	b = ca.Server(t, redirector(func() string { return b.URL }))
 	plain = httptest.NewServer(redirector(func() string { return plain.URL }))
 	t.Cleanup(plain.Close)
 	plain2 = httptest.NewServer(redirector(func() string { return plain2.URL }))
@@ -159,7 +99,7 @@ func TestRedirectRule(t *testing.T) {
 			var d dialRecorder
 			// The caller's own client, even one that would follow anything.
 			client := &http.Client{Transport: d.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
-			src := &HTTPSource{Client: client, RootCAs: ca.pool()}
+			src := &HTTPSource{Client: client, RootCAs: ca.Pool()}
 			obj, err := src.Open(context.Background(), c.url, Request{})
 			if c.rule == "" {
 				if err != nil {
@@ -186,10 +126,10 @@ func TestRedirectRule(t *testing.T) {
 }
 
 func TestRedirectRuleDefaultClient(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	var a *httptest.Server
-	a = ca.tlsServer(t, redirector(func() string { return a.URL }))
-	for _, src := range []Source{&HTTPSource{RootCAs: ca.pool()}, NewSources(SourceOptions{RootCAs: ca.pool()})} {
+	a = ca.Server(t, redirector(func() string { return a.URL }))
+	for _, src := range []Source{&HTTPSource{RootCAs: ca.Pool()}, NewSources(SourceOptions{RootCAs: ca.Pool()})} {
 		_, err := src.Open(context.Background(), a.URL+"/to?u=http://mirror.example/m.json", Request{})
 		if !errors.Is(err, ErrURLRefused) || !strings.Contains(err.Error(), "redirect to http://mirror.example/m.json refused") {
 			t.Errorf("%T: %v", src, err)
@@ -203,8 +143,8 @@ func TestRedirectRuleDefaultClient(t *testing.T) {
 }
 
 func TestRootCAs(t *testing.T) {
-	ca := newTestCA(t)
-	srv := ca.tlsServer(t, redirector(nil))
+	ca := testca.New(t)
+	srv := ca.Server(t, redirector(nil))
 	url := srv.URL + "/m.json"
 	if _, err := (&HTTPSource{}).Open(context.Background(), url, Request{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("a server of an unknown CA: %v", err)
@@ -212,7 +152,7 @@ func TestRootCAs(t *testing.T) {
 	if _, err := DefaultSources().Open(context.Background(), url, Request{}); err == nil {
 		t.Error("DefaultSources trusts the test CA")
 	}
-	pool, err := CertPool(ca.pem)
+	pool, err := CertPool(ca.PEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +175,8 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestCertPool(t *testing.T) {
-	ca, other := newTestCA(t), newTestCA(t)
-	pool, err := CertPool(ca.pem, append([]byte("# a comment\n"), other.pem...))
+	ca, other := testca.New(t), testca.New(t)
+	pool, err := CertPool(ca.PEM, append([]byte("# a comment\n"), other.PEM...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,12 +185,12 @@ func TestCertPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.AddCert(ca.cert)
-	want.AddCert(other.cert)
+	want.AddCert(ca.Cert)
+	want.AddCert(other.Cert)
 	if !pool.Equal(want) {
 		t.Error("the pool is not the system's plus the given CAs")
 	}
-	bundle := append(append([]byte{}, ca.pem...), other.pem...)
+	bundle := append(append([]byte{}, ca.PEM...), other.PEM...)
 	if _, err := CertPool(bundle); err != nil {
 		t.Errorf("a bundle of two: %v", err)
 	}
@@ -260,10 +200,10 @@ func TestCertPool(t *testing.T) {
 		pems [][]byte
 		want string
 	}{
-		{[][]byte{ca.pem, []byte("not PEM at all")}, "selfupdate: CA certificates 2 of 2: no PEM CERTIFICATE block"},
+		{[][]byte{ca.PEM, []byte("not PEM at all")}, "selfupdate: CA certificates 2 of 2: no PEM CERTIFICATE block"},
 		{[][]byte{nil}, "selfupdate: CA certificates 1 of 1: no PEM CERTIFICATE block"},
-		{[][]byte{append(append([]byte{}, ca.pem...), key...)}, `selfupdate: CA certificates 1 of 1: PEM block 2 is a "PRIVATE KEY", not a CERTIFICATE`},
-		{[][]byte{ca.pem, ca.pem, bad}, "selfupdate: CA certificates 3 of 3: PEM block 1: x509:"},
+		{[][]byte{append(append([]byte{}, ca.PEM...), key...)}, `selfupdate: CA certificates 1 of 1: PEM block 2 is a "PRIVATE KEY", not a CERTIFICATE`},
+		{[][]byte{ca.PEM, ca.PEM, bad}, "selfupdate: CA certificates 3 of 3: PEM block 1: x509:"},
 	} {
 		if _, err := CertPool(c.pems...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("CertPool = %v, want %s", err, c.want)

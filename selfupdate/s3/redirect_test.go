@@ -2,24 +2,17 @@ package s3
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/ssmkit/ssmkit/internal/testca"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -77,7 +70,7 @@ func withDials(d *dials) func(*s3.Options) {
 // redirectingS3 is a fake S3 on loopback whose objects under redirect/
 // answer a 307 to redirects[key]. It returns the server and a backend
 // handler to serve elsewhere too.
-func redirectingS3(t *testing.T, tlsCA *testCA, redirects map[string]string) (*httptest.Server, http.Handler) {
+func redirectingS3(t *testing.T, tlsCA *testca.CA, redirects map[string]string) (*httptest.Server, http.Handler) {
 	t.Helper()
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	backend := s3mem.New()
@@ -97,7 +90,7 @@ func redirectingS3(t *testing.T, tlsCA *testCA, redirects map[string]string) (*h
 	})
 	var srv *httptest.Server
 	if tlsCA != nil {
-		srv = tlsCA.tlsServer(t, h)
+		srv = tlsCA.Server(t, h)
 	} else {
 		srv = httptest.NewServer(h)
 		t.Cleanup(srv.Close)
@@ -172,7 +165,7 @@ func TestPlainHTTPEndpointRefused(t *testing.T) {
 }
 
 func TestHTTPSEndpoint(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	plain := httptest.NewServer(nil)
 	t.Cleanup(plain.Close)
 	srv, fake := redirectingS3(t, ca, map[string]string{"redirect/plain": plain.URL + "/releases/pkg"})
@@ -181,7 +174,7 @@ func TestHTTPSEndpoint(t *testing.T) {
 	if _, err := New(fakeConfig(srv.URL), pathStyle).Open(ctx, "s3://releases/pkg", selfupdate.Request{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("an endpoint of an unknown CA: %v", err)
 	}
-	pool, err := selfupdate.CertPool(ca.pemBytes())
+	pool, err := selfupdate.CertPool(ca.PEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,48 +206,4 @@ func TestUnguardableClient(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HTTPClient s3.doer cannot be guarded") {
 		t.Errorf("Open = %v", err)
 	}
-}
-
-// testCA is a certificate authority of the tests' own.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T) *testCA {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "s3 test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key}
-}
-
-func (ca *testCA) pemBytes() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-}
-
-func (ca *testCA) tlsServer(t *testing.T, h http.Handler) *httptest.Server {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
 }
