@@ -46,6 +46,7 @@ type core struct {
 	stop           context.CancelFunc
 	handingOver    atomic.Bool
 	running        atomic.Bool               // the workers are supervised
+	serving        atomic.Bool               // the scheduled updater's Serve runs, guarding unproven updates
 	v3cores        map[[2]string]*ssmv3.Core // by health and termination socket
 	managed        bool                      // under a service manager that restarts the core
 	updateMu       sync.Mutex                // serialises update requests

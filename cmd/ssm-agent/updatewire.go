@@ -210,7 +210,9 @@ func (c *core) guardUpdates(ctx context.Context) {
 			<-done
 			return
 		case <-t.C:
-			c.recoverUpdate(ctx)
+			if !c.serving.Load() {
+				c.recoverUpdate(ctx)
+			}
 			c.reportJournal()
 		}
 	}
@@ -458,6 +460,8 @@ func (c *core) serveUpdates(ctx context.Context) {
 		}
 		return
 	}
+	c.serving.Store(true) // Serve guards unproven updates itself
+	defer c.serving.Store(false)
 	if err := u.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		c.log.Warn("scheduled self-update stopped", "err", err)
 	}
