@@ -213,7 +213,7 @@ func TestMetrics(t *testing.T) {
 	}
 	sendAll(t, sink, events)
 	got := s.Datums()
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Fatalf("%d datums", len(got))
 	}
 	d := got[0]
@@ -225,8 +225,48 @@ func TestMetrics(t *testing.T) {
 	if d.MetricName != "UpdateSucceeded_SelfUpdate-3.3.987.0" || d.Dimensions["SourceVersion"] != "3.0.151.0" || d.Dimensions["TargetVersion"] != "3.3.987.0" || len(d.Dimensions) != 3 {
 		t.Errorf("update datum %+v", d)
 	}
-	if d := got[2]; len(d.MetricName) != 255 || d.Dimensions["Type"] != "custom" {
+	if d := got[2]; d.MetricName != AggregateMetricName || d.Dimensions[DimTargetVersion] != "3.3.987.0" ||
+		d.Dimensions[DimOutcome] != OutcomeSucceeded || len(d.Dimensions) != 2 || d.Value != 1 || !d.Timestamp.Equal(got[1].Timestamp) {
+		t.Errorf("aggregate datum %+v", d)
+	}
+	if d := got[3]; len(d.MetricName) != 255 || d.Dimensions["Type"] != "custom" {
 		t.Errorf("custom datum: name of %d, dims %v", len(d.MetricName), d.Dimensions)
+	}
+}
+
+// Update results count twice toward the 1,000 data points of a request
+// (their own and the fleet-wide one); a result without an outcome or a
+// target gets no fleet-wide one.
+func TestMetricsAggregateLimits(t *testing.T) {
+	s := fake(t)
+	sink := metricsSink(s)
+	now := time.Now()
+	var events []telemetry.Event
+	for i := range 700 {
+		code := "UpdateFailed_SelfUpdate_ErrorInstallFailed-2.0.0"
+		if i%2 == 0 {
+			code = "UpdateSucceeded_SelfUpdate-2.0.0"
+		}
+		events = append(events, telemetry.Event{ID: strconv.Itoa(i), Time: now, Type: ssm.TypeUpdateResult, Name: code,
+			Attributes: map[string]string{ssm.AttrSourceVersion: "1.0.0", ssm.AttrTargetVersion: "2.0.0"}})
+	}
+	events = append(events,
+		telemetry.Event{ID: "x", Time: now, Type: ssm.TypeUpdateResult, Name: "UpdateInProgress_SelfUpdate-2.0.0",
+			Attributes: map[string]string{ssm.AttrTargetVersion: "2.0.0"}},
+		telemetry.Event{ID: "y", Time: now, Type: ssm.TypeUpdateResult, Name: "UpdateFailed_SelfUpdate_ErrorDownloadManifest"})
+	n, err := sink.Send(context.Background(), events)
+	if n != 500 || err != nil {
+		t.Fatalf("first Send = %d, %v; want 500 events in 1,000 data points", n, err)
+	}
+	sendAll(t, sink, events[n:])
+	counts := map[string]int{}
+	for _, d := range s.Datums() {
+		if d.MetricName == AggregateMetricName {
+			counts[d.Dimensions[DimTargetVersion]+" "+d.Dimensions[DimOutcome]]++
+		}
+	}
+	if counts["2.0.0 succeeded"] != 350 || counts["2.0.0 failed"] != 350 || len(counts) != 2 || len(s.Datums()) != 1402 {
+		t.Errorf("aggregate counts %v of %d datums", counts, len(s.Datums()))
 	}
 }
 

@@ -3,6 +3,7 @@ package cloudwatch
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -25,6 +26,29 @@ const (
 	DefaultNamespace = "amazon-ssm-agent-telemetry"
 )
 
+// The fleet-wide update result metric: its name, its dimensions, and the
+// values of Outcome.
+const (
+	AggregateMetricName = "agent_update_result"
+	DimTargetVersion    = "TargetVersion"
+	DimOutcome          = "Outcome"
+	OutcomeSucceeded    = "succeeded"
+	OutcomeFailed       = "failed"
+)
+
+// UpdateOutcome returns the Outcome of an update result string:
+// OutcomeSucceeded for UpdateSucceeded…, OutcomeFailed for UpdateFailed…,
+// and "" for any other (such as UpdateInProgress), which is not counted.
+func UpdateOutcome(code string) string {
+	switch {
+	case strings.HasPrefix(code, "UpdateSucceeded"):
+		return OutcomeSucceeded
+	case strings.HasPrefix(code, "UpdateFailed"):
+		return OutcomeFailed
+	}
+	return ""
+}
+
 // MetricsAPI is the part of the CloudWatch client the sink uses;
 // *cloudwatch.Client implements it.
 type MetricsAPI interface {
@@ -40,13 +64,23 @@ var _ MetricsAPI = (*cloudwatch.Client)(nil)
 //   - agent_telemetry (amazon-ssm-agent.start, ssm-agent-worker.start):
 //     the event name, with dimensions InstanceId and AgentVersion;
 //   - agent_update_result: the result string, with dimensions InstanceId,
-//     SourceVersion and TargetVersion;
+//     SourceVersion and TargetVersion, and a second, fleet-wide data point
+//     (see below);
 //   - any other type: the event name, with InstanceId, AgentVersion and
 //     Type —
 //
 // and, unlike SSM, with the event's own timestamp. Requests keep to
 // PutMetricData's limits (1,000 data points, 1 MB, 30 dimensions, names of
 // 1 to 255 characters). Events older than 14 days are dropped and counted.
+//
+// The per-instance data points cannot be summed over a fleet without a
+// SEARCH expression (GetMetricData needs every dimension), so each update
+// result whose string starts with UpdateSucceeded or UpdateFailed (as
+// selfupdate.Result.Code does) and that names its target version is also
+// counted in a fleet-wide metric named agent_update_result
+// (AggregateMetricName), with only the dimensions TargetVersion and
+// Outcome, "succeeded" or "failed" (OutcomeSucceeded, OutcomeFailed): one
+// MetricStat per version and outcome then gives a release's results.
 type Metrics struct {
 	Client MetricsAPI
 	// Namespace is the metric namespace; default amazon-ssm-agent-telemetry.
@@ -82,30 +116,57 @@ func (m *Metrics) Send(ctx context.Context, events []telemetry.Event) (int, erro
 	if ns == "" {
 		ns = DefaultNamespace
 	}
-	data := make([]types.MetricDatum, 0, min(len(events), maxMetricDatums))
-	size := len(ns) + 64
+	data := make([]types.MetricDatum, 0, min(2*len(events), maxMetricDatums))
+	size, n := len(ns)+64, 0
 	for _, e := range events {
-		if len(data) == maxMetricDatums || tooOld(e) {
+		if tooOld(e) {
 			break
 		}
-		d := m.datum(e)
-		if size += datumSize(&d); size > maxMetricBytes-metricRequestSlack {
+		ds := m.datums(e)
+		if len(data)+len(ds) > maxMetricDatums {
 			break
 		}
-		data = append(data, d)
+		for i := range ds {
+			size += datumSize(&ds[i])
+		}
+		if size > maxMetricBytes-metricRequestSlack {
+			break
+		}
+		data = append(data, ds...)
+		n++
 	}
 	_, err := m.Client.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: &ns, MetricData: data})
 	switch code := errorCode(err); {
 	case err == nil:
-		return len(data), nil
+		return n, nil
 	case code == "InvalidParameterValue" || code == "InvalidParameterValueException" ||
 		code == "InvalidParameterCombination" || code == "MissingParameter" || code == "SerializationException":
-		return len(data), telemetry.Permanent(fmt.Errorf("cloudwatch metrics: %w", err))
+		return n, telemetry.Permanent(fmt.Errorf("cloudwatch metrics: %w", err))
 	}
 	return 0, fmt.Errorf("cloudwatch metrics: %w", err)
 }
 
-// datum maps an event to its data point.
+// datums maps an event to its data points: its own, and for an update
+// result with an outcome and a target, the fleet-wide one.
+func (m *Metrics) datums(e telemetry.Event) []types.MetricDatum {
+	d := m.datum(e)
+	target := e.Attributes[ssm.AttrTargetVersion]
+	outcome := UpdateOutcome(e.Name)
+	if e.Type != ssm.TypeUpdateResult || outcome == "" || target == "" {
+		return []types.MetricDatum{d}
+	}
+	agg := types.MetricDatum{
+		MetricName: aws.String(AggregateMetricName),
+		Dimensions: []types.Dimension{
+			{Name: aws.String(DimTargetVersion), Value: aws.String(cut(target, maxDimensionValue))},
+			{Name: aws.String(DimOutcome), Value: aws.String(outcome)},
+		},
+		Timestamp: d.Timestamp, Value: aws.Float64(1), Unit: types.StandardUnitCount,
+	}
+	return []types.MetricDatum{d, agg}
+}
+
+// datum maps an event to its own data point.
 func (m *Metrics) datum(e telemetry.Event) types.MetricDatum {
 	var dims []types.Dimension
 	add := func(name, value string) {
