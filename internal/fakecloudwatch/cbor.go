@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -240,4 +241,48 @@ func appendCBORHead(b []byte, major byte, n uint64) []byte {
 		return binary.BigEndian.AppendUint32(append(b, major<<5|26), uint32(n))
 	}
 	return binary.BigEndian.AppendUint64(append(b, major<<5|27), n)
+}
+
+// encodeCBOR encodes what the fake answers: maps of text keys (in sorted
+// order), arrays, text, float64 (as doubles), integers, booleans, nil, and
+// time.Time (tag 1, epoch seconds as a double).
+func encodeCBOR(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, 0xf6)
+	case bool:
+		if x {
+			return append(b, 0xf5)
+		}
+		return append(b, 0xf4)
+	case string:
+		return append(appendCBORHead(b, 3, uint64(len(x))), x...)
+	case int:
+		if x < 0 {
+			return appendCBORHead(b, 1, uint64(-1-x))
+		}
+		return appendCBORHead(b, 0, uint64(x))
+	case float64:
+		return binary.BigEndian.AppendUint64(append(b, 0xfb), math.Float64bits(x))
+	case time.Time:
+		return encodeCBOR(append(b, 0xc1), float64(x.UnixNano())/1e9)
+	case []any:
+		b = appendCBORHead(b, 4, uint64(len(x)))
+		for _, e := range x {
+			b = encodeCBOR(b, e)
+		}
+		return b
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = appendCBORHead(b, 5, uint64(len(x)))
+		for _, k := range keys {
+			b = encodeCBOR(encodeCBOR(b, k), x[k])
+		}
+		return b
+	}
+	panic(fmt.Sprintf("fakecloudwatch: cannot encode %T", v))
 }

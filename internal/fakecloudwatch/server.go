@@ -2,7 +2,8 @@
 // loopback for tests: the real aws-sdk-go-v2 clients talk to it (Logs
 // speaks JSON 1.1, metrics Smithy RPCv2 CBOR, gzip-compressed), it records
 // what it accepts, enforces the real API limits with the real errors, and
-// can be told to throttle or be down.
+// can be told to throttle or be down. GetMetricData answers MetricStat
+// queries over the recorded PutMetricData points (see getmetricdata.go).
 package fakecloudwatch
 
 import (
@@ -225,11 +226,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case cbor && strings.HasPrefix(r.URL.Path, "/service/GraniteServiceVersion20100801/operation/"):
 		op = strings.TrimPrefix(r.URL.Path, "/service/GraniteServiceVersion20100801/operation/")
-		if op != "PutMetricData" {
+		switch op {
+		case "PutMetricData":
+			err = s.putMetricData(body)
+		case "GetMetricData":
+			out, err = s.getMetricData(body)
+		default:
 			err = &apiError{400, "UnknownOperationException", op}
-			break
 		}
-		err = s.putMetricData(body)
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "Logs_20140328."):
 		op = strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "Logs_20140328.")
 		out, err = s.logs(op, body)
@@ -252,7 +256,10 @@ func (s *Server) reply(w http.ResponseWriter, cbor bool, out any, err error) {
 			w.Write(encodeCBORMap(map[string]string{"__type": e.code, "message": e.msg}))
 			return
 		}
-		w.Write([]byte{0xa0}) // {}
+		if out == nil {
+			out = map[string]any{}
+		}
+		w.Write(encodeCBOR(nil, out))
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
