@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -122,9 +121,7 @@ func (d *Decision) place(q Query, r *Rollout, file *File, v Version) error {
 		at = time.Now()
 	}
 	if err := r.checkStart(at); err != nil {
-		var re *rolloutError
-		errors.As(err, &re)
-		return fmt.Errorf("manifest: %s of %s: %w", re.Error(), file.Name, re.Err)
+		return fmt.Errorf("manifest: %s version %s: %w", file.Name, v, err)
 	}
 	s := r.Decide(q.InstanceID, q.Group, v, at)
 	d.Rollout = &s
