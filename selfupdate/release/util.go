@@ -1,0 +1,5 @@
+package release
+
+import "runtime"
+
+const isWindows = runtime.GOOS == "windows"
