@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"crypto/ed25519"
 	"errors"
 	"io"
@@ -157,4 +158,9 @@ func seen(t testing.TB, c *s3.Client, pub ed25519.PublicKey) (uint64, error) {
 		return 0, errors.New("agent accepted what does not verify")
 	}
 	return f.ManifestVersion, nil
+}
+
+func sha(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
 }
