@@ -52,6 +52,10 @@ func fakeS3URL(t testing.TB) string {
 // s3Client returns the real SDK's client for a loopback endpoint.
 func s3Client(t testing.TB, endpoint string) *s3.Client {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	return s3ClientFor(endpoint)
+}
+
+func s3ClientFor(endpoint string) *s3.Client {
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake", ""),
 		BaseEndpoint: aws.String(endpoint), RetryMaxAttempts: 1}
 	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })

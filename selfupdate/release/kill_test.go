@@ -1,0 +1,107 @@
+package release
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
+)
+
+// TestMain lets the test binary play a publisher that a test kills.
+func TestMain(m *testing.M) {
+	if os.Getenv("RELEASE_TEST_PUBLISHER") == "1" {
+		os.Exit(publisherChild())
+	}
+	os.Exit(m.Run())
+}
+
+// publisherChild publishes the sealed manifest in $DIR to the S3 endpoint
+// $ENDPOINT, and at the step $STOP says so on stdout and waits to be
+// killed.
+func publisherChild() int {
+	dir, stop := os.Getenv("DIR"), os.Getenv("STOP")
+	data, err1 := os.ReadFile(filepath.Join(dir, DefaultManifestName))
+	sig, err2 := os.ReadFile(filepath.Join(dir, DefaultManifestName+".sig"))
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	p := &Publisher{Target: s3Target(s3ClientFor(os.Getenv("ENDPOINT"))), Packages: filepath.Join(dir, "packages"),
+		OnStep: func(s Step) {
+			if s.Kind == stop {
+				fmt.Println("at", s.Kind)
+				select {} // until killed
+			}
+		}}
+	if _, err := p.Publish(context.Background(), data, sig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("done")
+	return 0
+}
+
+// A publisher killed with SIGKILL right after a package's upload leaves
+// agents on the old pair, which verifies; killed right after the
+// signature's, a pair that agents refuse (and take nothing from); in
+// both cases publishing again finishes the release.
+func TestPublishKilled(t *testing.T) {
+	key, pub := testKey(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		stop    string
+		refused bool
+	}{{StepPackageUploaded, false}, {StepSignature, true}} {
+		t.Run(tc.stop, func(t *testing.T) {
+			endpoint := fakeS3URL(t)
+			c := s3Client(t, endpoint)
+			m := New(testFormat)
+			d1, s1, dir1 := addRelease(t, m, key, "1.0.0", nil)
+			if _, err := (&Publisher{Target: s3Target(c), Packages: dir1}).Publish(ctx, d1, s1); err != nil {
+				t.Fatal(err)
+			}
+			d2, s2, dir2 := addRelease(t, m, key, "2.0.0", nil)
+			work := t.TempDir()
+			os.WriteFile(filepath.Join(work, DefaultManifestName), d2, 0o644)
+			os.WriteFile(filepath.Join(work, DefaultManifestName+".sig"), s2, 0o644)
+			os.Rename(dir2, filepath.Join(work, "packages"))
+
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "RELEASE_TEST_PUBLISHER=1", "DIR="+work, "STOP="+tc.stop, "ENDPOINT="+endpoint)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			cmd.Process.Kill()
+			cmd.Wait()
+			if line != "at "+tc.stop+"\n" {
+				t.Fatalf("the publisher said %q", line)
+			}
+			v, err := seen(t, c, pub)
+			switch {
+			case tc.refused && !errors.Is(err, signing.ErrBadSignature):
+				t.Fatalf("after a kill at %s the agent got %d, %v; want a refusal", tc.stop, v, err)
+			case !tc.refused && (err != nil || v != 1):
+				t.Fatalf("after a kill at %s the agent sees %d, %v; want the old manifest", tc.stop, v, err)
+			}
+			if _, err := (&Publisher{Target: s3Target(c), Packages: filepath.Join(work, "packages")}).Publish(ctx, d2, s2); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := seen(t, c, pub); err != nil || v != 2 {
+				t.Fatalf("after publishing again the agent sees %d, %v", v, err)
+			}
+		})
+	}
+}
