@@ -180,3 +180,15 @@ func TestRule(t *testing.T) {
 }
 
 var _ = context.Background
+
+func FuzzPackageKey(f *testing.F) {
+	f.Add(testFormat, testFile)
+	f.Add("https://x/{Region}/{PackageName}/{FileName}", "a b%2F..")
+	f.Add("s3://b/{FileName}", "..")
+	f.Fuzz(func(t *testing.T, format, file string) {
+		key, err := PackageKey(New(format), "us-east-1", testPackage, file, manifest.MustParseVersion("1.0.0"))
+		if err == nil && checkKey(key) != nil {
+			t.Errorf("%q, %q: key %q", format, file, key)
+		}
+	})
+}
