@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
+	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 // Errors of Publish, beside ErrConflict.
@@ -72,6 +74,9 @@ type Publisher struct {
 	// MaxManifestBytes bounds the published manifest read back; default
 	// manifest.DefaultMaxBytes.
 	MaxManifestBytes int64
+	// PublicKeys, when set, are the agents' keys: a signature that none of
+	// them verifies is refused before anything is written.
+	PublicKeys []ed25519.PublicKey
 }
 
 // Publish publishes a manifest (data) and its signature (sig), as Seal
@@ -95,6 +100,11 @@ func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, erro
 	}
 	if m.ManifestVersion == 0 || m.Expires.IsZero() || len(bytes.TrimSpace(sig)) == 0 {
 		return rep, errors.New("release: publish: the manifest is not sealed (ManifestVersion, Expires and a signature are needed: see Seal)")
+	}
+	if len(p.PublicKeys) > 0 {
+		if _, err := signing.Verify(data, sig, p.PublicKeys); err != nil {
+			return rep, fmt.Errorf("release: publish: %w", err)
+		}
 	}
 	if cb, ok := p.Target.(interface{ CheckBase(string) error }); ok {
 		if err := cb.CheckBase(Base(m.URIFormat)); err != nil {

@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -114,6 +115,13 @@ func TestPublishRefusesPackages(t *testing.T) {
 	d, s, dir := addRelease(t, other, key, "1.0.0", nil)
 	if _, err := (&Publisher{Target: tgt, Packages: dir}).Publish(ctx, d, s); err == nil || !strings.Contains(err.Error(), "s3://releases/elsewhere/") {
 		t.Errorf("UriFormat elsewhere: %v", err)
+	}
+	_, otherPub := testKey(t)
+	if _, err := (&Publisher{Target: tgt, PublicKeys: []ed25519.PublicKey{otherPub}, Packages: dir1}).Publish(ctx, d1, s1); !errors.Is(err, signing.ErrBadSignature) {
+		t.Errorf("a signature by another key: %v", err)
+	}
+	if _, err := (&Publisher{Target: tgt, PublicKeys: []ed25519.PublicKey{pub}, Packages: dir1}).Publish(ctx, d1, s1); err != nil {
+		t.Errorf("with the agents' key: %v", err)
 	}
 	if _, err := (&Publisher{Target: tgt}).Publish(ctx, []byte(`{"SchemaVersion":"1.0","UriFormat":"x/{FileName}","Packages":[]}`), nil); err == nil {
 		t.Error("published an unsealed manifest")
