@@ -69,6 +69,7 @@ var commands = []command{
 	{"manifest check", "decide whether an agent version should be updated", runManifestCheck},
 	{"manifest sign", "sign a manifest with a private key from keygen", runManifestSign},
 	{"keygen", "make a key pair for signing manifests", runKeygen},
+	{"release", "publish releases: add, pause, resume, status (--halt), publish", runRelease},
 }
 
 // globals are the flags every command takes.
