@@ -37,7 +37,8 @@ ratio, failed / (succeeded + failed), is at least --threshold after at least
 to --to (and written to --manifest FILE when given). One pass, or with
 --interval one pass every DURATION until interrupted.
 
---json prints one object per pass:
+Without --halt, "halt" says which releases --halt would pause. --json prints
+one object per pass ("paused" lists the releases that pass paused):
   {"package": NAME, "at": TIME, "versions": [{"version": V, "status": S,
    "rollout": true|false, "paused": true|false, "since": TIME,
    "succeeded": N, "failed": N, "failureRatio": R, "halt": true|false}],
@@ -101,34 +102,51 @@ func runReleaseStatus(s streams, g *globals, args []string) int {
 		}
 		return failure(s, name, err)
 	}
-	out := func(p release.Pass, err error) {
-		if err != nil {
-			fmt.Fprintf(s.stderr, "ssm-agent %s: %s\n", name, err)
-		}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		p, err := f.pass(ctx, h)
 		if p.Versions != nil {
 			printReleaseStatus(s.stdout, f.files.pkg, p, f.asJSON)
 		}
+		if err != nil && (f.interval == 0 || ctx.Err() == nil) {
+			failure(s, name, err)
+			if f.interval == 0 {
+				return exitFailure
+			}
+		}
+		if f.interval == 0 {
+			return exitOK
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(f.interval):
+		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if f.interval > 0 {
-		h.Interval, h.OnPass = f.interval, out
-		h.Serve(ctx)
-		return exitOK
+}
+
+// pass makes one pass: with --halt, h's (which pauses and re-publishes);
+// without, the same look at the releases, whose Halt says what --halt
+// would pause.
+func (f *statusFlags) pass(ctx context.Context, h *release.Halt) (release.Pass, error) {
+	if f.halt {
+		return h.Once(ctx)
 	}
-	p, err := h.Once(ctx)
-	out(p, nil)
+	p := release.Pass{At: time.Now()}
+	m, err := h.Load(ctx)
 	if err != nil {
-		return failure(s, name, err)
+		return p, err
 	}
-	return exitOK
+	p.Versions, err = release.Status(ctx, m, h.Package, h.Results, p.At, release.StatusOptions{Since: h.Since, Rule: &h.Rule})
+	return p, err
 }
 
 // usageErr is a bad command line found after parsing.
 type usageErr struct{ error }
 
-// build checks the flags and makes the Halt that status runs; without
-// --halt its Rule never halts and its Pause is never called.
+// build checks the flags and makes the Halt that status runs (its Pause
+// is called only with --halt).
 func (f *statusFlags) build(ctx context.Context) (*release.Halt, error) {
 	var since time.Time
 	switch {
@@ -186,13 +204,7 @@ func (f *statusFlags) build(ctx context.Context) (*release.Halt, error) {
 		return readPublished(ctx, tgt)
 	}
 	h.Pause = func(ctx context.Context, m *manifest.Manifest, versions []string) error {
-		if !f.halt {
-			return nil
-		}
 		return f.republish(ctx, tgt, m, expiresIn)
-	}
-	if !f.halt {
-		h.Rule = release.Rule{Threshold: 1, MinResults: 1 << 62} // never halts
 	}
 	return h, nil
 }

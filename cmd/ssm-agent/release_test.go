@@ -203,7 +203,7 @@ func TestReleaseEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Versions) != 2 {
 		t.Fatalf("status --json: %q, %v", out, err)
 	}
-	if v := st.Versions[1]; v.Version != "2.0.0" || v.Succeeded != 15 || v.Failed != 5 || v.Paused || !v.Rollout || v.FailureRatio != 0.25 || v.Halt {
+	if v := st.Versions[1]; v.Version != "2.0.0" || v.Succeeded != 15 || v.Failed != 5 || v.Paused || !v.Rollout || v.FailureRatio != 0.25 || !v.Halt || len(st.Paused) != 0 {
 		t.Errorf("status of 2.0.0: %+v", v)
 	}
 	out = mustRun(t, "release", "status", "--to", relTo, "--s3-path-style", "--json", "--halt", "--threshold", "0.2", "--min-results", "20",
