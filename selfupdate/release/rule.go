@@ -134,6 +134,9 @@ type Halt struct {
 	// Pause seals and publishes m, in which the releases named by
 	// versions were paused; required.
 	Pause func(ctx context.Context, m *manifest.Manifest, versions []string) error
+	// Since, when not zero, is when every release's results are counted
+	// from; by default its Rollout.Start (see StatusOptions).
+	Since time.Time
 	// Interval is the time between the passes of Serve; default 5 min.
 	Interval time.Duration
 	// Now returns the current time; default time.Now.
@@ -174,7 +177,7 @@ func (h *Halt) Once(ctx context.Context) (Pass, error) {
 	if err != nil {
 		return pass, err
 	}
-	pass.Versions, err = Status(ctx, m, h.Package, h.Results, pass.At, StatusOptions{Rule: &h.Rule})
+	pass.Versions, err = Status(ctx, m, h.Package, h.Results, pass.At, StatusOptions{Rule: &h.Rule, Since: h.Since})
 	if err != nil {
 		return pass, err
 	}
