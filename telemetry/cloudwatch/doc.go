@@ -2,7 +2,9 @@
 // customer's CloudWatch: Logs (PutLogEvents, one JSON line per event, the
 // group and stream created when missing) and Metrics (PutMetricData, one
 // data point per event, as the SSM Agent does with
-// TelemetryMetricsToCloudWatch). They use the aws-sdk-go-v2 clients the
+// TelemetryMetricsToCloudWatch, and for an update result a second in the
+// fleet-wide agent_update_result metric that selfupdate/release reads to
+// halt a failing rollout). They use the aws-sdk-go-v2 clients the
 // caller configures, keep to the service's limits so that every call can
 // succeed, and tell the pipeline which refusals are permanent. This is the
 // only telemetry package that imports the AWS SDK's CloudWatch clients.
