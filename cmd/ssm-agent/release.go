@@ -295,9 +295,9 @@ func runReleaseResume(s streams, g *globals, args []string) int {
 }
 
 func runPauseResume(s streams, g *globals, args []string, name string, paused bool) int {
-	synopsis := fmt.Sprintf(releasePauseSynopsis, "Resumes", " The schedule goes on where the clock has got to.")
+	synopsis := fmt.Sprintf(releasePauseSynopsis, "Resumes", "\nThe schedule goes on where the clock has got to.")
 	if paused {
-		synopsis = fmt.Sprintf(releasePauseSynopsis, "Pauses", " Agents that have\nnot taken the release do not, until it is resumed.")
+		synopsis = fmt.Sprintf(releasePauseSynopsis, "Pauses", "\nAgents that have not taken the release do not, until it is resumed.")
 	}
 	fs := newFlagSet(s, g, name, synopsis)
 	var f releaseFiles

@@ -82,7 +82,10 @@ func runReleaseStatus(s streams, g *globals, args []string) int {
 	fs := newFlagSet(s, g, name, releaseStatusSynopsis)
 	var f statusFlags
 	f.aws.register(fs)
-	f.files.register(fs)
+	fs.StringVar(&f.files.manifest, "manifest", "", "the manifest `FILE` to read (without --to), or to keep in step with what --halt publishes")
+	fs.StringVar(&f.files.key, "key", "", "with --halt, the private key `FILE` that re-signs the manifest")
+	fs.StringVar(&f.files.pkg, "package", "amazon-ssm-agent", "the package `NAME`")
+	fs.StringVar(&f.files.expiresIn, "expires-in", "30d", "with --halt, how long agents accept the re-signed manifest: a `DURATION` such as 720h or 30d")
 	fs.StringVar(&f.to, "to", "", "read the manifest published at `s3://bucket/prefix` or DIR (and re-publish there with --halt)")
 	fs.StringVar(&f.namespace, "namespace", "", "the agents' metric `NAMESPACE` (default amazon-ssm-agent-telemetry)")
 	fs.StringVar(&f.since, "since", "", "count results from this RFC 3339 `TIME` (default: each rollout's Start, else 14 days ago)")
