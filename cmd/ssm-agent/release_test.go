@@ -308,3 +308,15 @@ func TestReleaseUsage(t *testing.T) {
 		t.Errorf("pause of a missing version = %d, %q", status, errOut)
 	}
 }
+
+func FuzzParseDays(f *testing.F) {
+	for _, s := range []string{"30d", "720h", "0d", "99999999d", "-1d", "1.5d", "d", "1h30m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDays(s)
+		if err == nil && strings.HasSuffix(s, "d") && (d < 0 || d%(24*time.Hour) != 0) {
+			t.Errorf("%q = %v", s, d)
+		}
+	})
+}
