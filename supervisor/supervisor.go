@@ -13,7 +13,6 @@ import (
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/workerproto"
-	"golang.org/x/sync/semaphore"
 )
 
 // Config configures a Supervisor. The zero value is ready to use for plain
@@ -64,7 +63,7 @@ type Config struct {
 type Supervisor struct {
 	cfg      Config
 	stateDir atomic.Pointer[atomicfile.Dir] // while serving
-	jobs     *semaphore.Weighted
+	jobs     chan struct{}                  // a slot of MaxJobs per job that runs
 	reaper   *reaper
 	sweeps   sync.WaitGroup // sweeps of what ended processes left behind
 
@@ -92,7 +91,7 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		cfg:      cfg,
-		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		jobs:     make(chan struct{}, cfg.MaxJobs),
 		reaper:   newReaper(cfg.ReapAll),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
