@@ -331,7 +331,9 @@ func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result,
 // current points at a complete version — the old or the new — and the
 // journal says which. Call it at start-up, and every few seconds while
 // running: an update stopped before the switch is aborted (the old version
-// never stopped); one after the switch but not yet proven healthy is left
+// never stopped); one that has ended has its result told to OnResult if
+// no process has (a guardian's Updater has no OnResult: the agent's
+// Recover tells it); one after the switch but not yet proven healthy is left
 // to its guardian while one lives (ErrGuardianActive), given a new
 // guardian when it has died and a Launcher is configured (ErrGuardianActive
 // too), and else rolled back here. With the journal finished it only checks
@@ -342,6 +344,7 @@ func (u *Updater) Recover(ctx context.Context) (Result, error) {
 		return Result{}, errors.New("selfupdate: Recover needs Config.Restarter and Config.Health")
 	}
 	if j, err := readJournal(u.journalPath()); err == nil && j.Phase.finished() {
+		u.reportJournal()
 		return Result{}, u.ensureCurrent()
 	}
 	lk, err := acquireLock(u.lockPath())
@@ -359,6 +362,7 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 		return Result{}, u.ensureCurrent()
 	}
 	if j.Phase.finished() {
+		u.tellJournal(j)
 		return Result{}, u.ensureCurrent()
 	}
 	if j.Phase.switched() || j.Phase == PhaseRollingBack {
@@ -465,6 +469,17 @@ func (u *Updater) reportJournal() {
 		return // the holder reports it, or the next round does
 	}
 	defer lk.release()
+	if j, err = readJournal(u.journalPath()); err == nil {
+		u.tellJournal(j)
+	}
+}
+
+// tellJournal tells OnResult of a finished journal's result, with the
+// update lock held, unless it was told.
+func (u *Updater) tellJournal(j Journal) {
+	if !j.Phase.finished() || j.Result == "" {
+		return
+	}
 	r := Result{Code: j.Result, Source: j.Source, Target: j.Target}
 	if j.Phase != PhaseCommitted {
 		r.Failure, r.RolledBack = failureOf(j.Result), j.Phase == PhaseRolledBack
@@ -527,8 +542,7 @@ func (u *Updater) Serve(ctx context.Context) error {
 	defer u.serving.Store(false)
 	s := u.cfg.Schedule
 	jitter := func() time.Duration { return s.JitterMin + rand.N(s.JitterMax-s.JitterMin+1) }
-	u.recoverQuietly(ctx)
-	u.reportJournal()
+	u.recoverQuietly(ctx) // and tells a result no process has told
 	next := time.NewTimer(jitter())
 	defer next.Stop()
 	guard := time.NewTicker(u.cfg.HealthInterval)
@@ -539,7 +553,6 @@ func (u *Updater) Serve(ctx context.Context) error {
 			return ctx.Err()
 		case <-guard.C:
 			u.recoverQuietly(ctx)
-			u.reportJournal()
 		case <-next.C:
 			if _, err := u.Update(ctx); err != nil && !errors.Is(err, ErrGuardianActive) {
 				u.reportError(err) // results went to OnResult; this is for the log

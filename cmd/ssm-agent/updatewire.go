@@ -22,6 +22,8 @@ import (
 	"github.com/ssmkit/ssmkit/selfupdate/handover"
 	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
+	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // Self-update in the reference agent. The core's updater downloads,
@@ -145,7 +147,7 @@ func (c *core) newUpdater() (*selfupdate.Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.Restarter, cfg.Health = c.selfGate(), c.selfGate()
 	cfg.OnResult = c.onResult
 	cfg.Launcher = c.guardianLauncher()
 	cfg.HealthInterval = guardInterval
@@ -186,8 +188,8 @@ func (c *core) recoverUpdate(ctx context.Context) {
 }
 
 // guardInterval is how often a running core makes sure that an unproven
-// update has a live guardian, and records results a guardian could not
-// tell it.
+// update has a live guardian, and tells results a guardian could not tell
+// it (Recover does both).
 const guardInterval = time.Second
 
 // guardUpdates runs the scheduled self-update (when Agent.SelfUpdate is
@@ -213,7 +215,6 @@ func (c *core) guardUpdates(ctx context.Context) {
 			if !c.serving.Load() {
 				c.recoverUpdate(ctx)
 			}
-			c.reportJournal()
 		}
 	}
 }
@@ -248,7 +249,7 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 		}
 	}
 	cfg.ManifestURL = strings.ReplaceAll(cfg.ManifestURL, "{Region}", cfg.Region)
-	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.Restarter, cfg.Health = c.selfGate(), c.selfGate()
 	cfg.OnResult = c.onResult
 	// The guardian is the source version's binary, which the update keeps.
 	cfg.Launcher = c.guardianLauncher()
@@ -284,32 +285,6 @@ func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
 	return cmd.Launch(ctx)
 }
 
-// currentBinary is the agent's executable in the version current points at.
-func currentBinary(installDir string) (string, error) {
-	l := selfupdate.Layout{Dir: installDir}
-	v, err := l.Current()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(l.VersionDir(v), binaryName()), nil
-}
-
-// checkExecutable says whether path, as currentBinary returns it, names
-// an executable regular file.
-func checkExecutable(path string, err error) error {
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%s is not an executable file", path)
-	}
-	return nil
-}
-
 // globalArgs are the global flags that make another ssm-agent process use
 // this one's configuration and directories.
 func globalArgs(g *globals) []string {
@@ -320,71 +295,40 @@ func globalArgs(g *globals) []string {
 	return args
 }
 
-// selfRestarter is the core's Restarter, for what Recover undoes itself
-// (when no guardian can be launched): the running version needs no
-// restart; another one replaces this process (current already points at
-// it) and recovers again — at once before the workers start, else through
-// the handover, which leaves the workers running.
-type selfRestarter struct{ c *core }
+// selfGate is the Restarter and HealthChecker of the core's updaters,
+// for what Recover undoes itself (when no guardian can be launched): the
+// running version needs no restart and is healthy; another one replaces
+// this process (current already points at it) and recovers again.
+func (c *core) selfGate() handover.Self { return handover.Self{Version: version, Replace: c.replace} }
 
-func (r selfRestarter) Restart(ctx context.Context, v string) error {
-	if v == version {
+// replace has the version current points at replace this core: at once
+// before the workers start, else through the handover, which leaves the
+// workers running.
+func (c *core) replace(ctx context.Context, v string) error {
+	if c.running.Load() {
+		c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
+		c.handingOver.Store(true)
+		c.stop()
 		return nil
 	}
-	if r.c.running.Load() {
-		r.c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
-		r.c.handingOver.Store(true)
-		r.c.stop()
-		return nil
-	}
-	path, err := currentBinary(r.c.g.installDir)
+	l := selfupdate.Layout{Dir: c.g.installDir}
+	path, err := handover.CurrentBinary(l, binaryName())
 	if err != nil {
 		return err
 	}
-	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
-	return handover.ExecCurrent(selfupdate.Layout{Dir: r.c.g.installDir}, binaryName(), os.Args, r.c.env)
+	c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
+	return handover.ExecCurrent(l, binaryName(), os.Args, c.env)
 }
 
-// selfHealth is the core's HealthChecker: its own version is healthy, as
-// it is running.
-type selfHealth struct{}
-
-func (selfHealth) Check(ctx context.Context, v string) error {
-	if v != version {
-		return fmt.Errorf("this core runs %s, not %s", version, v)
-	}
-	return nil
-}
-
-// onResult records an update result; the key, taken from the journal when
-// it holds this result, makes sure it is recorded once.
+// onResult records an update result: the updater tells each once,
+// whichever process (a guardian, the core, a next core) reaches it first.
 func (c *core) onResult(r selfupdate.Result) {
-	key := ""
-	if j, err := c.updater.Journal(); err == nil && j.Result == r.Code && j.Target == r.Target {
-		key = journalKey(j)
-	}
 	if r.Err != nil {
 		c.log.Warn("update failed", "result", r.Code, "err", r.Err)
 	}
-	c.reportResult(key, r.Code, r.Source, r.Target)
-}
-
-// journalKey names a finished update for the record of reported results.
-func journalKey(j selfupdate.Journal) string {
-	return j.Result + "@" + j.Updated.UTC().Format(time.RFC3339Nano)
-}
-
-// reportJournal records the result of the last update if it has not been:
-// a guardian may have ended it while no core was there to be told.
-func (c *core) reportJournal() {
-	if c.updater == nil {
-		return
-	}
-	j, err := c.updater.Journal()
-	if err != nil || !j.Finished() || j.Result == "" {
-		return
-	}
-	c.reportResult(journalKey(j), j.Result, j.Source, j.Target)
+	c.record(telemetry.Event{Type: ssm.TypeUpdateResult, Name: r.Code, AgentVersion: r.Source,
+		Attributes: map[string]string{ssm.AttrSourceVersion: r.Source, ssm.AttrTargetVersion: r.Target}})
+	c.log.Info("update result", "result", r.Code)
 }
 
 // updateStatus is the update part of the core's status.
