@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/ssmkit/ssmkit/internal/urlguard"
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/selfupdate/handover"
@@ -78,14 +79,14 @@ func caPool(entries []string) (*x509.CertPool, error) {
 	}
 	var pems [][]byte
 	err := eachPEM("SelfUpdate.CACertificates", entries, func(data []byte) error {
-		_, err := selfupdate.CertPool(data)
+		_, err := urlguard.CertPool(data)
 		pems = append(pems, data)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return selfupdate.CertPool(pems...)
+	return urlguard.CertPool(pems...)
 }
 
 // eachPEM hands f each entry of a list of PEM text or file paths, read;
@@ -115,7 +116,7 @@ func updateSources(su SelfUpdateConfig, awsCfg *aws.Config) (selfupdate.Sources,
 	if err != nil {
 		return nil, err
 	}
-	src := selfupdate.NewSources(selfupdate.SourceOptions{RootCAs: pool})
+	src := selfupdate.NewSources(pool)
 	if awsCfg != nil {
 		var opts []func(*s3.Options)
 		if pool != nil {
@@ -170,8 +171,8 @@ func (c *core) guardianLauncher() *detachedLauncher {
 			if err != nil || j.Source == "" {
 				return c.self
 			}
-			l := c.updater.Layout()
-			if _, err := l.Complete(j.Source); err != nil {
+			l := selfupdate.Layout{Dir: c.g.installDir}
+			if err := l.Complete(j.Source); err != nil {
 				return c.self
 			}
 			return filepath.Join(l.VersionDir(j.Source), binaryName())
