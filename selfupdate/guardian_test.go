@@ -96,7 +96,7 @@ type testLauncher struct {
 	done         []chan error
 }
 
-func (l *testLauncher) Launch(ctx context.Context) (int, error) {
+func (l *testLauncher) Launch(ctx context.Context, _ string) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -161,7 +161,11 @@ func (u *Updater) adopt() error {
 // second one is launched while it lives. The caller holds the lock, which
 // the guardian takes once the caller lets it go.
 func (u *Updater) launchGuardian(ctx context.Context, j *Journal) error {
-	pid, err := u.cfg.Launcher.Launch(ctx)
+	sourceDir := ""
+	if j.Source != "" && u.layout.Complete(j.Source) == nil {
+		sourceDir = u.layout.VersionDir(j.Source)
+	}
+	pid, err := u.cfg.Launcher.Launch(ctx, sourceDir)
 	if err != nil {
 		return fmt.Errorf("selfupdate: launch guardian: %w", err)
 	}

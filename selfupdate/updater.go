@@ -43,7 +43,10 @@ type HealthChecker interface {
 // died, and the new one takes over where the other stopped, within the
 // same health deadline.
 type Launcher interface {
-	Launch(ctx context.Context) (pid int, err error)
+	// Launch starts the guardian of an update whose source version — the
+	// one it started from, known to work — is complete in sourceDir (""
+	// when the layout does not have it).
+	Launch(ctx context.Context, sourceDir string) (pid int, err error)
 }
 
 // Defaults of Config.

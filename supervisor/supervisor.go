@@ -198,6 +198,17 @@ func (s *Supervisor) Detach() { s.detached.Store(true) }
 
 // Status returns a snapshot of every worker, in the order they were added.
 func (s *Supervisor) Status() []WorkerStatus {
+	out := s.snapshots()
+	for i := range out {
+		if out[i].PID > 0 {
+			out[i].Executable, _ = processExecutable(out[i].PID)
+		}
+	}
+	return out
+}
+
+// snapshots is Status without the executables.
+func (s *Supervisor) snapshots() []WorkerStatus {
 	s.mu.Lock()
 	ws := make([]*worker, 0, len(s.workers))
 	for _, w := range s.workers {
@@ -219,7 +230,7 @@ func (s *Supervisor) Status() []WorkerStatus {
 // is missing: "worker: state backoff", "worker: not ready yet", "worker:
 // failed: start limit: …". A supervisor without workers is ready.
 func (s *Supervisor) Ready() (ready bool, reasons []string) {
-	return readiness(s.Status())
+	return readiness(s.snapshots())
 }
 
 // readiness is Ready for a snapshot.

@@ -427,12 +427,9 @@ func (c *core) status() Status {
 		Workers: []WorkerStatus{}, Telemetry: []TelemetryStatus{}}
 	for _, w := range c.sup.Status() {
 		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Protocol: c.protocolOf(w), Ready: w.Ready,
-			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason}
+			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason, Executable: w.Executable}
 		if w.LastExit != nil {
 			ws.LastExit = w.LastExit.String()
-		}
-		if w.PID > 0 {
-			ws.Executable, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", w.PID))
 		}
 		st.Workers = append(st.Workers, ws)
 	}

@@ -53,11 +53,8 @@ func runGuardian(s streams, g *globals, args []string) int {
 		Binary:  binaryName(),
 		Args:    globalArgs(g),
 		Managed: *mgr == "systemd",
-		Launch: func(ctx context.Context, path string, args []string) (int, error) {
-			l := &detachedLauncher{path: path, args: args, logPath: filepath.Join(g.logDir, "ssm-agent.log")}
-			return l.Launch(ctx)
-		},
-		Log: func(msg string, args ...any) { log.Info(msg, args...) },
+		LogPath: filepath.Join(g.logDir, "ssm-agent.log"),
+		Log:     func(msg string, args ...any) { log.Info(msg, args...) },
 	}
 	ucfg.Restarter, ucfg.Health = gate, gate // and no OnResult: the core tells the result
 	u, err := selfupdate.New(ucfg)

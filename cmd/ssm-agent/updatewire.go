@@ -155,28 +155,15 @@ func (c *core) newUpdater() (*selfupdate.Updater, error) {
 	return selfupdate.New(cfg)
 }
 
-// guardianLauncher launches a guardian: the binary of the journal's source
-// version (the one known to work) when the layout has it, else this one.
-func (c *core) guardianLauncher() *detachedLauncher {
+// guardianLauncher launches a guardian: the binary of the journal's
+// source version (the one known to work) when the layout has it, else
+// this one, its output appended to guardian.log.
+func (c *core) guardianLauncher() *selfupdate.DetachedCommand {
 	args := append(globalArgs(c.g), "update", "guardian")
 	if c.managed {
 		args = append(args, "--service-manager", "systemd")
 	}
-	return &detachedLauncher{path: c.self, args: args, logPath: filepath.Join(c.g.logDir, "guardian.log"),
-		pick: func() string {
-			if c.updater == nil {
-				return c.self
-			}
-			j, err := c.updater.Journal()
-			if err != nil || j.Source == "" {
-				return c.self
-			}
-			l := selfupdate.Layout{Dir: c.g.installDir}
-			if err := l.Complete(j.Source); err != nil {
-				return c.self
-			}
-			return filepath.Join(l.VersionDir(j.Source), binaryName())
-		}}
+	return &selfupdate.DetachedCommand{Path: c.self, Args: args, Binary: binaryName(), LogPath: filepath.Join(c.g.logDir, "guardian.log")}
 }
 
 // recoverUpdate finishes or undoes an interrupted update (Recover), or
@@ -261,29 +248,6 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	// update, under the update's lock and only with no update under way.
 	cfg.Adopt = map[string]string{binaryName(): c.self}
 	return selfupdate.New(cfg)
-}
-
-// A detachedLauncher launches a detached command with its output appended
-// to a log file.
-type detachedLauncher struct {
-	path    string
-	args    []string
-	logPath string
-	pick    func() string // when set, chooses the path at each launch
-}
-
-func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
-	log, err := openAppend(d.logPath)
-	if err != nil {
-		return 0, err
-	}
-	defer log.Close() // the command has its own copy
-	path := d.path
-	if d.pick != nil {
-		path = d.pick()
-	}
-	cmd := selfupdate.DetachedCommand{Path: path, Args: d.args, Stdout: log, Stderr: log}
-	return cmd.Launch(ctx)
 }
 
 // globalArgs are the global flags that make another ssm-agent process use

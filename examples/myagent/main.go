@@ -152,7 +152,7 @@ func (a *agent) runCore() error {
 	cfg := a.updateConfig()
 	cfg.Adopt = map[string]string{"myagent": self}
 	cfg.Restarter, cfg.Health = handover.Self{Version: version}, handover.Self{Version: version}
-	cfg.Launcher = &selfupdate.DetachedCommand{Path: self, Args: append([]string{"guardian"}, a.flags()...)}
+	cfg.Launcher = &selfupdate.DetachedCommand{Path: self, Binary: "myagent", Args: append([]string{"guardian"}, a.flags()...)}
 	cfg.OnResult = func(r selfupdate.Result) { a.record("agent_update_result", r.Code) }
 	u, err := selfupdate.New(cfg)
 	if err != nil {

@@ -99,9 +99,10 @@ type Guardian struct {
 	// Source, when set, names the version the update started from: going
 	// back to it skips the preflight.
 	Source string
-	// Launch starts a core detached; default selfupdate.DetachedCommand
-	// with no output.
-	Launch func(ctx context.Context, path string, args []string) (pid int, err error)
+	// Launch starts a core detached; default selfupdate.DetachedCommand,
+	// its output appended to LogPath when that is set.
+	Launch  func(ctx context.Context, path string, args []string) (pid int, err error)
+	LogPath string
 	// Log, when set, is told what the guardian does.
 	Log func(msg string, args ...any)
 
@@ -242,7 +243,7 @@ func (g *Guardian) launch(ctx context.Context, v string) error {
 	launch := g.Launch
 	if launch == nil {
 		launch = func(ctx context.Context, path string, args []string) (int, error) {
-			return (&selfupdate.DetachedCommand{Path: path, Args: args}).Launch(ctx)
+			return (&selfupdate.DetachedCommand{Path: path, Args: args, LogPath: g.LogPath}).Launch(ctx, "")
 		}
 	}
 	pid, err := launch(ctx, path, g.Args)
