@@ -7,12 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/ssmkit/ssmkit/internal/retry"
 	"github.com/ssmkit/ssmkit/selfupdate"
 )
-
-// retryInterval is how often Run asks a core that does not answer yet (it
-// may be starting) again.
-const retryInterval = 200 * time.Millisecond
 
 // Run is a guardian process's whole task, with u configured with g as its
 // Restarter and Health (and no OnResult: the agent tells the result). It
@@ -38,11 +35,11 @@ func (g *Guardian) Run(ctx context.Context, u *selfupdate.Updater) (selfupdate.R
 		return r, err
 	}
 	g.log("update result", "result", r.Code, "err", r.Err)
-	if err := retry(ctx, func(ctx context.Context) error { return g.Core.Report(ctx, r) }); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+	if err := untilAnswered(ctx, func(ctx context.Context) error { return g.Core.Report(ctx, r) }); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		g.log("the core was not told the result", "err", err)
 	}
 	var restarted []string
-	err = retry(ctx, func(ctx context.Context) (err error) {
+	err = untilAnswered(ctx, func(ctx context.Context) (err error) {
 		restarted, err = g.Core.RestartWorkers(ctx)
 		return err
 	})
@@ -56,22 +53,16 @@ func (g *Guardian) Run(ctx context.Context, u *selfupdate.Updater) (selfupdate.R
 	return r, nil
 }
 
-// retry calls f until it succeeds, is unsupported, or DefaultHandoverTimeout
-// (or ctx) ends.
-func retry(ctx context.Context, f func(context.Context) error) error {
+// untilAnswered calls f until it succeeds, is unsupported, or DefaultHandoverTimeout
+// (or ctx) ends: a core may be starting. Its delays grow from 100 ms to 1 s.
+func untilAnswered(ctx context.Context, f func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, DefaultHandoverTimeout)
 	defer cancel()
-	t := time.NewTicker(retryInterval)
-	defer t.Stop()
+	b := retry.New(100*time.Millisecond, time.Second)
 	for {
 		err := f(ctx)
-		if err == nil || errors.Is(err, errors.ErrUnsupported) {
+		if err == nil || errors.Is(err, errors.ErrUnsupported) || !retry.Sleep(ctx, b.Next()) {
 			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-t.C:
 		}
 	}
 }
