@@ -372,11 +372,13 @@ func (c *core) Handover() (bool, error) {
 }
 
 // Report is told that a guardian has ended an update: the updater's
-// Recover tells its result, once.
-func (c *core) Report(ctx context.Context, _ selfupdate.Result) error {
-	if c.updater != nil {
-		c.recoverUpdate(ctx)
+// Recover tells its result, once; with no updater, r is recorded as told.
+func (c *core) Report(ctx context.Context, r selfupdate.Result) error {
+	if c.updater == nil {
+		c.onResult(r)
+		return nil
 	}
+	c.recoverUpdate(ctx)
 	return nil
 }
 
