@@ -88,7 +88,7 @@ func BenchmarkInstall(b *testing.B) {
 			fi, _ := os.Stat(pkg)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, pkg) }))
 			defer srv.Close()
-			src := DefaultSources()
+			src := NewSources(nil)
 			var install, base time.Duration
 			var peak atomic.Uint64
 			for i := 0; b.Loop(); i++ {

@@ -3,6 +3,8 @@
 package selfupdate
 
 import (
+	"github.com/ssmkit/ssmkit/internal/procid"
+
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -120,7 +122,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := layout.Complete(cur); err != nil {
+			if err := layout.Complete(cur); err != nil {
 				t.Errorf("current %s is not complete: %v", cur, err)
 			}
 			j, _ := readJournal(filepath.Join(cfg.StateDir, "update.json"))
@@ -141,7 +143,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 
 // guardianOf starts a process that stays alive for the test and returns
 // its identity.
-func guardianOf(t *testing.T) Process {
+func guardianOf(t *testing.T) procid.ID {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "agent.conf"), []byte("unhealthy"), 0o644)
@@ -151,5 +153,5 @@ func guardianOf(t *testing.T) Process {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return processOf(cmd.Process.Pid)
+	return procid.Of(cmd.Process.Pid)
 }

@@ -75,7 +75,7 @@ func Example() {
 
 	r, err := u.Update(context.Background())
 	fmt.Println(r.Code, r.Succeeded(), err)
-	current, _ := u.Layout().Current()
+	current, _ := selfupdate.Layout{Dir: filepath.Join(dir, "install")}.Current()
 	fmt.Println("current:", current, "running:", svc.running)
 	// Output:
 	// update 2.0.0

@@ -78,8 +78,8 @@ func TestGuardian(t *testing.T) {
 				<-time.After(20 * time.Millisecond)
 			}
 			cur, _ := layout.Current()
-			if j.Phase != tt.phase || cur != tt.want || j.Guardian == nil || j.Guardian.PID == os.Getpid() {
-				t.Errorf("journal %s (guardian %+v), current %s; want %s, %s", j.Phase, j.Guardian, cur, tt.phase, tt.want)
+			if j.Phase != tt.phase || cur != tt.want || j.guardian == nil || j.guardian.PID == os.Getpid() {
+				t.Errorf("journal %s (guardian %+v), current %s; want %s, %s", j.Phase, j.guardian, cur, tt.phase, tt.want)
 			}
 		})
 	}
@@ -96,7 +96,7 @@ type testLauncher struct {
 	done         []chan error
 }
 
-func (l *testLauncher) Launch(ctx context.Context) (int, error) {
+func (l *testLauncher) Launch(ctx context.Context, _ string) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -186,7 +186,7 @@ func TestGuardianKilledAtEveryStep(t *testing.T) {
 				<-time.After(20 * time.Millisecond) // a core's recovery period, shortened
 			}
 			cur, _ := layout.Current()
-			if _, err := layout.Complete(cur); err != nil {
+			if err := layout.Complete(cur); err != nil {
 				t.Errorf("current %s is not complete: %v", cur, err)
 			}
 			if j.Phase != tt.phase || cur != tt.want {

@@ -13,19 +13,25 @@ import (
 
 // A Phase is how far an update has come. The journal records the phase
 // about to be entered before its step is taken, so that Recover knows what
-// may have happened.
+// may have happened. While an update runs it is, in order, "downloading"
+// (fetching and verifying the target package), "unpacking" (into
+// staging), "staging" (marking it complete, moving it to versions/),
+// "switching" (pointing current at the target), "restarting" (into the
+// target), "checking" (waiting for it to be healthy) and, when it is not,
+// "rolling-back"; Journal.Finished says whether it has ended, in one of
+// the three exported phases.
 type Phase string
 
-// Phases, in order; an update ends in Committed, RolledBack or Aborted.
+// The phases in which an update ends, and those it passes through.
 const (
-	PhaseDownloading Phase = "downloading" // fetching and verifying the target package
-	PhaseUnpacking   Phase = "unpacking"   // unpacking into staging
-	PhaseStaging     Phase = "staging"     // marking complete, moving to versions/
-	PhaseSwitching   Phase = "switching"   // pointing current at the target
-	PhaseRestarting  Phase = "restarting"  // restarting into the target
-	PhaseChecking    Phase = "checking"    // waiting for the target to be healthy
+	phaseDownloading Phase = "downloading" // fetching and verifying the target package
+	phaseUnpacking   Phase = "unpacking"   // unpacking into staging
+	phaseStaging     Phase = "staging"     // marking complete, moving to versions/
+	phaseSwitching   Phase = "switching"   // pointing current at the target
+	phaseRestarting  Phase = "restarting"  // restarting into the target
+	phaseChecking    Phase = "checking"    // waiting for the target to be healthy
 	PhaseCommitted   Phase = "committed"   // the target runs and is healthy
-	PhaseRollingBack Phase = "rolling-back"
+	phaseRollingBack Phase = "rolling-back"
 	PhaseRolledBack  Phase = "rolled-back" // the source runs again
 	PhaseAborted     Phase = "aborted"     // stopped before the switch; the source never stopped
 )
@@ -37,7 +43,7 @@ func (p Phase) finished() bool {
 
 // switched reports whether current may point at the target in phase p.
 func (p Phase) switched() bool {
-	return p == PhaseSwitching || p == PhaseRestarting || p == PhaseChecking
+	return p == phaseSwitching || p == phaseRestarting || p == phaseChecking
 }
 
 // A Journal is the durable record of the latest update.
@@ -50,33 +56,40 @@ type Journal struct {
 	Checksum string    `json:"checksum"`
 	Attempts int       `json:"attempts"`
 	Deadline time.Time `json:"deadline,omitzero"`
-	// Guardian is the process that runs the health gate after the switch,
-	// when it is not the updater's own.
-	Guardian *Process `json:"guardian,omitempty"`
 	// Result is SSM's result string once the update has ended.
 	Result  string    `json:"result,omitempty"`
 	Error   string    `json:"error,omitempty"`
 	Updated time.Time `json:"updated"`
+	// guardian is the process that runs the health gate after the
+	// switch, when it is not the updater's own.
+	guardian *procid.ID
+}
+
+// journalFile is a Journal as its file holds it, with its guardian.
+type journalFile struct {
+	Journal
+	Guardian *procid.ID `json:"guardian,omitempty"`
 }
 
 func readJournal(path string) (Journal, error) {
-	var j Journal
+	var f journalFile
 	b, err := atomicfile.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return j, nil
+		return f.Journal, nil
 	}
 	if err != nil {
-		return j, fmt.Errorf("selfupdate: journal: %w", err)
+		return f.Journal, fmt.Errorf("selfupdate: journal: %w", err)
 	}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return j, fmt.Errorf("selfupdate: journal %s: %w", path, err)
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Journal{}, fmt.Errorf("selfupdate: journal %s: %w", path, err)
 	}
-	return j, nil
+	f.Journal.guardian = f.Guardian
+	return f.Journal, nil
 }
 
 func writeJournal(path string, j Journal) error {
 	j.Updated = time.Now()
-	b, _ := json.MarshalIndent(j, "", "  ")
+	b, _ := json.MarshalIndent(journalFile{Journal: j, Guardian: j.guardian}, "", "  ")
 	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("selfupdate: journal: %w", err)
 	}
@@ -91,22 +104,3 @@ func (u *Updater) Journal() (Journal, error) { return readJournal(u.journalPath(
 // Finished says whether the journal's update has ended: committed, rolled
 // back or aborted (or there was none).
 func (j Journal) Finished() bool { return j.Phase.finished() }
-
-// A Process names one process instance by pid, start time and boot, so
-// that a pid reused by an unrelated process never matches.
-type Process struct {
-	PID int `json:"pid"`
-	// StartTicks is the start time in clock ticks after boot (Linux);
-	// zero where the platform does not tell.
-	StartTicks uint64 `json:"start_ticks,omitempty"`
-	// BootID identifies the boot (Linux).
-	BootID string `json:"boot_id,omitempty"`
-}
-
-// processOf names the running process pid.
-func processOf(pid int) Process { return Process(procid.Of(pid)) }
-
-// Running reports whether the process still runs (and is no zombie). It
-// is false where start times are not known (off Linux): a journal's
-// guardian is then never taken to be alive.
-func (p Process) Running() bool { return procid.ID(p).Running() }

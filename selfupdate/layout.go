@@ -33,8 +33,8 @@ type Layout struct {
 // without it a version is not complete.
 const completeMarker = ".ssmkit-complete.json"
 
-// A Completion is what a complete version's marker records.
-type Completion struct {
+// A completion is what a complete version's marker records.
+type completion struct {
 	Version string `json:"version"`
 	// Checksum is the SHA-256 of the package it was unpacked from, or ""
 	// for a version installed from a local binary.
@@ -71,10 +71,16 @@ func (l Layout) Current() (string, error) {
 	return v, nil
 }
 
-// Complete returns a version's completion marker, or an error saying why
-// the version is not complete.
-func (l Layout) Complete(version string) (Completion, error) {
-	var c Completion
+// Complete returns nil when a version is complete (its files all in place,
+// its marker written last), or an error saying why it is not.
+func (l Layout) Complete(version string) error {
+	_, err := l.completion(version)
+	return err
+}
+
+// completion returns a complete version's marker.
+func (l Layout) completion(version string) (completion, error) {
+	var c completion
 	b, err := os.ReadFile(filepath.Join(l.VersionDir(version), completeMarker))
 	if err != nil {
 		return c, fmt.Errorf("selfupdate: version %s is not complete: %w", version, err)
@@ -88,7 +94,7 @@ func (l Layout) Complete(version string) (Completion, error) {
 // Switch makes current point at version, which must be complete; the
 // switch is atomic and durable.
 func (l Layout) Switch(version string) error {
-	if _, err := l.Complete(version); err != nil {
+	if err := l.Complete(version); err != nil {
 		return err
 	}
 	if runtime.GOOS == "windows" {
@@ -111,7 +117,7 @@ func (l Layout) Switch(version string) error {
 // version's directory under its name, and the version is marked complete.
 // A version that is complete already is left alone.
 func (l Layout) Install(version string, files map[string]string) error {
-	if _, err := l.Complete(version); err == nil {
+	if err := l.Complete(version); err == nil {
 		return nil
 	}
 	if _, err := manifest.ParseVersion(version); err != nil {
@@ -134,12 +140,12 @@ func (l Layout) Install(version string, files map[string]string) error {
 	if err := atomicfile.SyncDir(staging); err != nil {
 		return err
 	}
-	return l.commitStaging(staging, Completion{Version: version, Installed: time.Now()})
+	return l.commitStaging(staging, completion{Version: version, Installed: time.Now()})
 }
 
 // commitStaging marks a staging directory complete and renames it to its
 // version's directory.
-func (l Layout) commitStaging(staging string, c Completion) error {
+func (l Layout) commitStaging(staging string, c completion) error {
 	if err := l.makeVersionsDir(); err != nil {
 		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)
 	}
@@ -159,21 +165,6 @@ func (l Layout) commitStaging(staging string, c Completion) error {
 		return fmt.Errorf("selfupdate: stage %s: %w", c.Version, err)
 	}
 	return atomicfile.SyncDir(filepath.Dir(dir))
-}
-
-// Versions lists the version directories, complete or not.
-func (l Layout) Versions() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(l.Dir, "versions"))
-	if err != nil {
-		return nil, fmt.Errorf("selfupdate: %w", err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
 }
 
 // prune removes every version but keep, and leftovers of staging.

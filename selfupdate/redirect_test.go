@@ -2,8 +2,6 @@ package selfupdate
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -129,7 +127,7 @@ func TestRedirectRuleDefaultClient(t *testing.T) {
 	ca := testca.New(t)
 	var a *httptest.Server
 	a = ca.Server(t, redirector(func() string { return a.URL }))
-	for _, src := range []Source{&HTTPSource{RootCAs: ca.Pool()}, NewSources(SourceOptions{RootCAs: ca.Pool()})} {
+	for _, src := range []Source{&HTTPSource{RootCAs: ca.Pool()}, NewSources(ca.Pool())} {
 		_, err := src.Open(context.Background(), a.URL+"/to?u=http://mirror.example/m.json", Request{})
 		if !errors.Is(err, ErrURLRefused) || !strings.Contains(err.Error(), "redirect to http://mirror.example/m.json refused") {
 			t.Errorf("%T: %v", src, err)
@@ -149,14 +147,11 @@ func TestRootCAs(t *testing.T) {
 	if _, err := (&HTTPSource{}).Open(context.Background(), url, Request{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("a server of an unknown CA: %v", err)
 	}
-	if _, err := DefaultSources().Open(context.Background(), url, Request{}); err == nil {
-		t.Error("DefaultSources trusts the test CA")
+	if _, err := NewSources(nil).Open(context.Background(), url, Request{}); err == nil {
+		t.Error("NewSources(nil) trusts the test CA")
 	}
-	pool, err := CertPool(ca.PEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, src := range []Source{&HTTPSource{RootCAs: pool}, NewSources(SourceOptions{RootCAs: pool}),
+	pool := ca.Pool()
+	for _, src := range []Source{&HTTPSource{RootCAs: pool}, NewSources(pool),
 		&HTTPSource{RootCAs: pool, Client: &http.Client{Transport: &http.Transport{}}}} {
 		obj, err := src.Open(context.Background(), url, Request{})
 		if err != nil {
@@ -173,40 +168,3 @@ func TestRootCAs(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func TestCertPool(t *testing.T) {
-	ca, other := testca.New(t), testca.New(t)
-	pool, err := CertPool(ca.PEM, append([]byte("# a comment\n"), other.PEM...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Built from the system's pool, not instead of it.
-	want, err := x509.SystemCertPool()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want.AddCert(ca.Cert)
-	want.AddCert(other.Cert)
-	if !pool.Equal(want) {
-		t.Error("the pool is not the system's plus the given CAs")
-	}
-	bundle := append(append([]byte{}, ca.PEM...), other.PEM...)
-	if _, err := CertPool(bundle); err != nil {
-		t.Errorf("a bundle of two: %v", err)
-	}
-	key := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}})
-	bad := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")})
-	for _, c := range []struct {
-		pems [][]byte
-		want string
-	}{
-		{[][]byte{ca.PEM, []byte("not PEM at all")}, "selfupdate: CA certificates 2 of 2: no PEM CERTIFICATE block"},
-		{[][]byte{nil}, "selfupdate: CA certificates 1 of 1: no PEM CERTIFICATE block"},
-		{[][]byte{append(append([]byte{}, ca.PEM...), key...)}, `selfupdate: CA certificates 1 of 1: PEM block 2 is a "PRIVATE KEY", not a CERTIFICATE`},
-		{[][]byte{ca.PEM, ca.PEM, bad}, "selfupdate: CA certificates 3 of 3: PEM block 1: x509:"},
-	} {
-		if _, err := CertPool(c.pems...); err == nil || !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("CertPool = %v, want %s", err, c.want)
-		}
-	}
-}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ssmkit/ssmkit/internal/urlguard"
 )
 
 // ErrNotModified is returned by a Source when the object still has the
@@ -60,27 +60,16 @@ type Object struct {
 }
 
 // Sources dispatches by URL scheme to the sources it holds. The zero value
-// knows none; DefaultSources knows https (and http to loopback) and file.
+// knows none; NewSources makes the built-in ones.
 type Sources map[string]Source
 
-// DefaultSources returns the built-in sources: https://, http:// to a
-// loopback host only, and file://, trusting the system's CAs. Add "s3"
-// with selfupdate/s3.
-func DefaultSources() Sources { return NewSources(SourceOptions{}) }
-
-// SourceOptions configure the built-in sources of NewSources.
-type SourceOptions struct {
-	// RootCAs are the CAs the https source trusts; nil means the system's
-	// (x509.SystemCertPool, which honours SSL_CERT_FILE and SSL_CERT_DIR).
-	// Build it with CertPool to trust a private mirror's CA as well as the
-	// system's.
-	RootCAs *x509.CertPool
-}
-
-// NewSources returns the built-in sources (as DefaultSources) configured
-// by opts.
-func NewSources(opts SourceOptions) Sources {
-	h := &HTTPSource{RootCAs: opts.RootCAs}
+// NewSources returns the built-in sources: https://, http:// to a loopback
+// host only, and file://. The https source trusts rootCAs, or the system's
+// CAs when it is nil (x509.SystemCertPool, which honours SSL_CERT_FILE and
+// SSL_CERT_DIR): to trust a private mirror's CA as well, add it to the
+// system's pool. Add "s3" with selfupdate/s3.
+func NewSources(rootCAs *x509.CertPool) Sources {
+	h := &HTTPSource{RootCAs: rootCAs}
 	return Sources{"https": h, "http": h, "file": FileSource{}}
 }
 
@@ -99,15 +88,18 @@ func (s Sources) Open(ctx context.Context, rawURL string, req Request) (*Object,
 
 // HTTPSource fetches over HTTPS; plain HTTP is allowed only to a loopback
 // host (for tests and local mirrors). Redirects are followed only when
-// they keep to that rule (see GuardClient). The zero value is ready to
-// use; do not change the fields after the first Open.
+// they keep to that rule — and never from https to plain http, nor more
+// than 10 — and a redirect that breaks it is refused before it is dialled,
+// with an error that wraps ErrURLRefused and names the hop and the rule.
+// The zero value is ready to use; do not change the fields after the
+// first Open.
 type HTTPSource struct {
 	// Client makes the requests; default a client with no overall timeout
 	// (the caller's context bounds each download). It is used through a
-	// copy made by GuardClient, so the URL rule applies to it too.
+	// guarded copy, so the URL rule applies to it too; its own
+	// CheckRedirect, if any, is asked after the rule.
 	Client *http.Client
-	// RootCAs, when set, are the CAs trusted instead of the system's (see
-	// CertPool). They need Client's Transport to be nil or an
+	// RootCAs, when set, are the CAs trusted instead of the system's. They need Client's Transport to be nil or an
 	// *http.Transport, which is cloned; Open fails otherwise.
 	RootCAs *x509.CertPool
 
@@ -133,7 +125,7 @@ func (h *HTTPSource) httpClient() (*http.Client, error) {
 			cc.Transport = tr
 			c = &cc
 		}
-		h.client = GuardClient(c)
+		h.client = urlguard.Client(c)
 	})
 	return h.client, h.err
 }
@@ -162,7 +154,7 @@ func (h *HTTPSource) Open(ctx context.Context, rawURL string, req Request) (*Obj
 	if err != nil {
 		return nil, fmt.Errorf("selfupdate: URL %q: %w", rawURL, err)
 	}
-	if err := CheckURL(u); err != nil {
+	if err := urlguard.Check(u); err != nil {
 		return nil, fmt.Errorf("selfupdate: %w", err)
 	}
 	client, err := h.httpClient()
@@ -184,7 +176,7 @@ func (h *HTTPSource) Open(ctx context.Context, rawURL string, req Request) (*Obj
 	}
 	resp, err := client.Do(r)
 	if err != nil {
-		var ue *URLError
+		var ue *urlguard.Error
 		if errors.As(err, &ue) { // name the first URL, not the hop's
 			return nil, fmt.Errorf("selfupdate: GET %s: %w", rawURL, ue)
 		}
@@ -319,176 +311,8 @@ func readAll(ctx context.Context, src Source, rawURL string, req Request, limit 
 }
 
 // ErrURLRefused is wrapped by the error about a URL, or a redirect, that
-// breaks the URL rule (see GuardClient).
-var ErrURLRefused = errors.New("URL refused")
-
-// A URLError is a URL or a redirect refused by the URL rule. It wraps
-// ErrURLRefused.
-type URLError struct {
-	URL  string // the URL asked for
-	Hop  string // the redirect refused; "" when URL itself was refused
-	Rule string // the rule it breaks
-}
-
-func (e *URLError) Error() string {
-	if e.Hop != "" {
-		return "redirect to " + e.Hop + " refused: " + e.Rule
-	}
-	return "refusing " + e.URL + ": " + e.Rule
-}
-
-// Unwrap returns ErrURLRefused.
-func (e *URLError) Unwrap() error { return ErrURLRefused }
-
-// MaxRedirects is the most redirects a guarded client follows for one
-// request.
-const MaxRedirects = 10
-
-// Rules of URLs, as URLError.Rule says them.
-const (
-	rulePlainHTTP = "plain http is allowed only to a loopback host"
-	ruleDowngrade = "https must not be downgraded to plain http"
-)
-
-// CheckURL returns a *URLError unless u is https, or plain http to a
-// loopback host (localhost, 127.0.0.0/8, ::1).
-func CheckURL(u *url.URL) error {
-	switch {
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return nil
-	case u.Scheme == "http":
-		return &URLError{URL: u.String(), Rule: rulePlainHTTP + "; use https"}
-	}
-	return &URLError{URL: u.String(), Rule: fmt.Sprintf("scheme %q is not https", u.Scheme)}
-}
-
-// GuardClient returns a copy of c that keeps to the URL rule at every hop
-// of a request: each URL is https, or plain http to a loopback host; a
-// redirect goes to plain http only from plain http (so https is never
-// downgraded, even to loopback); at most MaxRedirects redirects are
-// followed. A redirect that breaks the rule is refused before it is
-// dialled, with a *URLError naming the hop and the rule; c's own
-// CheckRedirect, if any, is asked after the rule. A nil Transport means
-// http.DefaultTransport.
-func GuardClient(c *http.Client) *http.Client {
-	cc := *c
-	next := c.CheckRedirect
-	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if err := checkRedirect(req, via); err != nil {
-			return err
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		return nil
-	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	cc.Transport = guardedTransport{rt}
-	return &cc
-}
-
-// checkRedirect is the URL rule for a redirect to req after via.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	first, prev := via[0].URL, via[len(via)-1].URL
-	refuse := func(rule string) error {
-		return &URLError{URL: first.String(), Hop: req.URL.String(), Rule: rule}
-	}
-	if len(via) > MaxRedirects {
-		return refuse(fmt.Sprintf("more than %d redirects", MaxRedirects))
-	}
-	switch next := req.URL; {
-	case next.Scheme == "https":
-		return nil
-	case next.Scheme != "http":
-		return refuse(fmt.Sprintf("scheme %q is not https", next.Scheme))
-	case !isLoopback(next.Hostname()):
-		return refuse(rulePlainHTTP)
-	case prev.Scheme != "http":
-		return refuse(ruleDowngrade)
-	}
-	return nil
-}
-
-// guardedTransport checks every request's URL before it is sent: the
-// first of a chain, which no CheckRedirect sees, and every hop again.
-type guardedTransport struct{ rt http.RoundTripper }
-
-func (t guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := CheckURL(req.URL); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
-	}
-	return t.rt.RoundTrip(req)
-}
-
-// CloseIdleConnections closes the idle connections of the wrapped
-// transport.
-func (t guardedTransport) CloseIdleConnections() {
-	if c, ok := t.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// CertPool returns the system's trusted CAs (x509.SystemCertPool) with the
-// certificates of pems added: each is a PEM text of one or more
-// CERTIFICATE blocks (text between blocks is ignored). A text without a
-// certificate, a block of another type or a certificate that does not
-// parse is an error naming the text by its position, from 1.
-func CertPool(pems ...[]byte) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		return nil, fmt.Errorf("selfupdate: system CA certificates: %w", err)
-	}
-	for i, text := range pems {
-		certs, err := parseCerts(text)
-		if err != nil {
-			return nil, fmt.Errorf("selfupdate: CA certificates %d of %d: %w", i+1, len(pems), err)
-		}
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-	}
-	return pool, nil
-}
-
-// parseCerts parses the CERTIFICATE blocks of a PEM text.
-func parseCerts(text []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for n := 1; ; n++ {
-		var b *pem.Block
-		b, text = pem.Decode(text)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE", n, b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", n, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM CERTIFICATE block")
-	}
-	return certs, nil
-}
+// breaks the URL rule (see HTTPSource).
+var ErrURLRefused = urlguard.ErrRefused
 
 // checkPackageURL says whether a package URL that a manifest names may be
 // fetched: https, or plain http to a loopback host, from any manifest (the
@@ -506,7 +330,7 @@ func checkPackageURL(manifestURL, pkgURL string) error {
 	}
 	switch pu.Scheme {
 	case "https", "http":
-		if err := CheckURL(pu); err != nil {
+		if err := urlguard.Check(pu); err != nil {
 			return fmt.Errorf("selfupdate: package URL %s from manifest %s: %w", pkgURL, manifestURL, err)
 		}
 		return nil

@@ -3,11 +3,9 @@ package selfupdate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,33 +91,4 @@ func FuzzParseContentRange(f *testing.F) {
 			t.Errorf("%q: accepted %d-%d/%d", s, start, end, size)
 		}
 	})
-}
-
-func FuzzCertPool(f *testing.F) {
-	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
-	f.Add([]byte("text\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, text []byte) {
-		certs, err := parseCerts(text)
-		if (err == nil) != (len(certs) > 0) {
-			t.Errorf("%d certificates and %v", len(certs), err)
-		}
-	})
-}
-
-func ExampleCertPool() {
-	_, err := CertPool([]byte("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"))
-	fmt.Println(err)
-	// Output: selfupdate: CA certificates 1 of 1: PEM block 1 is a "RSA PRIVATE KEY", not a CERTIFICATE
-}
-
-func ExampleCheckURL() {
-	for _, raw := range []string{"https://mirror.example/m.json", "http://127.0.0.1:8080/m.json", "http://mirror.example/m.json"} {
-		u, _ := url.Parse(raw)
-		fmt.Println(CheckURL(u))
-	}
-	// Output:
-	// <nil>
-	// <nil>
-	// refusing http://mirror.example/m.json: plain http is allowed only to a loopback host; use https
 }

@@ -12,16 +12,12 @@ import (
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
-// Errors of the trust checks on a signed manifest, beside
-// signing.ErrBadSignature; each is wrapped with what was found.
-var (
-	// ErrRollback: the manifest's version is lower than one already seen
-	// (a rollback attack, or a stale mirror).
-	ErrRollback = errors.New("manifest version went down")
-	// ErrExpired: the manifest's expiry has passed (a freeze attack, or a
-	// mirror that stopped updating).
-	ErrExpired = errors.New("manifest expired")
-)
+// ErrStaleManifest is the trust checks' error, beside
+// signing.ErrBadSignature, for a signed manifest that is older than one
+// already seen (its ManifestVersion went down: a rollback attack, or a
+// stale mirror) or that has expired (a freeze attack, or a mirror that
+// stopped updating); it is wrapped with what was found.
+var ErrStaleManifest = errors.New("stale manifest")
 
 // verifyManifest checks a manifest and its detached signature against the
 // keys, then its version against the highest seen and its expiry against
@@ -32,16 +28,16 @@ func verifyManifest(data, sig []byte, keys []ed25519.PublicKey, highest uint64, 
 		return 0, fmt.Errorf("selfupdate: %w", err)
 	}
 	if tf.ManifestVersion == 0 {
-		return 0, fmt.Errorf("selfupdate: %w: the signed manifest has no ManifestVersion", ErrRollback)
+		return 0, fmt.Errorf("selfupdate: %w: the signed manifest has no ManifestVersion", ErrStaleManifest)
 	}
 	if tf.ManifestVersion < highest {
-		return 0, fmt.Errorf("selfupdate: %w: ManifestVersion %d is lower than %d, seen before", ErrRollback, tf.ManifestVersion, highest)
+		return 0, fmt.Errorf("selfupdate: %w: ManifestVersion %d is lower than %d, seen before", ErrStaleManifest, tf.ManifestVersion, highest)
 	}
 	if tf.Expires.IsZero() {
-		return 0, fmt.Errorf("selfupdate: %w: the signed manifest has no Expires time", ErrExpired)
+		return 0, fmt.Errorf("selfupdate: %w: the signed manifest has no Expires time", ErrStaleManifest)
 	}
 	if !now.Before(tf.Expires) {
-		return 0, fmt.Errorf("selfupdate: %w: it expired at %s", ErrExpired, tf.Expires.Format(time.RFC3339))
+		return 0, fmt.Errorf("selfupdate: %w: it expired at %s", ErrStaleManifest, tf.Expires.Format(time.RFC3339))
 	}
 	return tf.ManifestVersion, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/internal/procid"
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
@@ -83,7 +84,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 		}
 		return u.fail(r, "", code, err)
 	}
-	if err := u.advance(&j, PhaseDownloading); err != nil {
+	if err := u.advance(&j, phaseDownloading); err != nil {
 		return u.fail(r, "", FailureInitialization, err)
 	}
 	pkg := filepath.Join(u.cfg.StateDir, "downloads", j.Target+"-"+j.File)
@@ -95,7 +96,7 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 	}
 	step("downloaded")
 	step("verified") // the download checks the SHA-256 as it goes
-	if err := u.advance(&j, PhaseUnpacking); err != nil {
+	if err := u.advance(&j, phaseUnpacking); err != nil {
 		return abort(FailureInstall, err)
 	}
 	staging := u.stagingDir(j.Target)
@@ -115,14 +116,14 @@ func (u *Updater) install(ctx context.Context, j Journal) (Result, error) {
 		return abort(FailureInstall, err)
 	}
 	step("unpacked")
-	if err := u.advance(&j, PhaseStaging); err != nil {
+	if err := u.advance(&j, phaseStaging); err != nil {
 		return abort(FailureInstall, err)
 	}
-	if err := u.layout.commitStaging(staging, Completion{Version: j.Target, Checksum: j.Checksum, Installed: u.cfg.Now()}); err != nil {
+	if err := u.layout.commitStaging(staging, completion{Version: j.Target, Checksum: j.Checksum, Installed: u.cfg.Now()}); err != nil {
 		return abort(FailureInstall, err)
 	}
 	step("staged")
-	if err := u.advance(&j, PhaseSwitching); err != nil {
+	if err := u.advance(&j, phaseSwitching); err != nil {
 		return abort(FailureInstall, err)
 	}
 	if err := u.layout.Switch(j.Target); err != nil {
@@ -145,7 +146,7 @@ func (u *Updater) adopt() error {
 		return nil
 	}
 	v := u.cfg.Current.String()
-	if _, err := u.layout.Complete(v); err != nil {
+	if err := u.layout.Complete(v); err != nil {
 		if err := u.layout.Install(v, u.cfg.Adopt); err != nil {
 			return fmt.Errorf("selfupdate: installing the running version %s: %w", v, err)
 		}
@@ -160,12 +161,16 @@ func (u *Updater) adopt() error {
 // second one is launched while it lives. The caller holds the lock, which
 // the guardian takes once the caller lets it go.
 func (u *Updater) launchGuardian(ctx context.Context, j *Journal) error {
-	pid, err := u.cfg.Launcher.Launch(ctx)
+	sourceDir := ""
+	if j.Source != "" && u.layout.Complete(j.Source) == nil {
+		sourceDir = u.layout.VersionDir(j.Source)
+	}
+	pid, err := u.cfg.Launcher.Launch(ctx, sourceDir)
 	if err != nil {
 		return fmt.Errorf("selfupdate: launch guardian: %w", err)
 	}
-	g := processOf(pid)
-	j.Guardian = &g
+	g := procid.Of(pid)
+	j.guardian = &g
 	step("launched")
 	return writeJournal(u.journalPath(), *j)
 }
@@ -202,12 +207,12 @@ func (u *Updater) RunGuardian(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if !j.Phase.switched() && j.Phase != PhaseRollingBack {
+	if !j.Phase.switched() && j.Phase != phaseRollingBack {
 		return Result{}, fmt.Errorf("selfupdate: guardian: no update to finish: the journal is in phase %q", j.Phase)
 	}
-	self := processOf(os.Getpid())
-	j.Guardian = &self
-	if j.Phase == PhaseRollingBack {
+	self := procid.Of(os.Getpid())
+	j.guardian = &self
+	if j.Phase == phaseRollingBack {
 		return u.rollback(ctx, j, errors.New(j.Error))
 	}
 	return u.gate(ctx, j)
@@ -233,10 +238,10 @@ func (u *Updater) waitLock(ctx context.Context, wait time.Duration) (*fileLock, 
 
 // gate restarts into the target and commits it once healthy, or rolls back.
 func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
-	if j.Phase == PhaseSwitching || j.Deadline.IsZero() {
+	if j.Phase == phaseSwitching || j.Deadline.IsZero() {
 		j.Deadline = u.cfg.Now().Add(u.cfg.HealthTimeout)
 	}
-	if err := u.advance(&j, PhaseRestarting); err != nil {
+	if err := u.advance(&j, phaseRestarting); err != nil {
 		return u.rollback(ctx, j, err)
 	}
 	rctx, cancel := context.WithDeadline(ctx, j.Deadline)
@@ -244,7 +249,7 @@ func (u *Updater) gate(ctx context.Context, j Journal) (Result, error) {
 	cancel()
 	step("restarted")
 	if err == nil {
-		if err = u.advance(&j, PhaseChecking); err == nil {
+		if err = u.advance(&j, phaseChecking); err == nil {
 			err = u.waitHealthy(ctx, j.Target, j.Deadline)
 		}
 	}
@@ -297,7 +302,7 @@ func (u *Updater) waitHealthy(ctx context.Context, version string, deadline time
 // switched only to versions that are complete.
 func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result, error) {
 	r := Result{Source: j.Source, Target: j.Target}
-	j.Phase, j.Error = PhaseRollingBack, cause.Error()
+	j.Phase, j.Error = phaseRollingBack, cause.Error()
 	if err := writeJournal(u.journalPath(), j); err != nil {
 		cause = errors.Join(cause, err)
 	}
@@ -331,7 +336,9 @@ func (u *Updater) rollback(ctx context.Context, j Journal, cause error) (Result,
 // current points at a complete version — the old or the new — and the
 // journal says which. Call it at start-up, and every few seconds while
 // running: an update stopped before the switch is aborted (the old version
-// never stopped); one after the switch but not yet proven healthy is left
+// never stopped); one that has ended has its result told to OnResult if
+// no process has (a guardian's Updater has no OnResult: the agent's
+// Recover tells it); one after the switch but not yet proven healthy is left
 // to its guardian while one lives (ErrGuardianActive), given a new
 // guardian when it has died and a Launcher is configured (ErrGuardianActive
 // too), and else rolled back here. With the journal finished it only checks
@@ -342,6 +349,7 @@ func (u *Updater) Recover(ctx context.Context) (Result, error) {
 		return Result{}, errors.New("selfupdate: Recover needs Config.Restarter and Config.Health")
 	}
 	if j, err := readJournal(u.journalPath()); err == nil && j.Phase.finished() {
+		u.reportJournal()
 		return Result{}, u.ensureCurrent()
 	}
 	lk, err := acquireLock(u.lockPath())
@@ -359,19 +367,20 @@ func (u *Updater) recover(ctx context.Context, j Journal, err error) (Result, er
 		return Result{}, u.ensureCurrent()
 	}
 	if j.Phase.finished() {
+		u.tellJournal(j)
 		return Result{}, u.ensureCurrent()
 	}
-	if j.Phase.switched() || j.Phase == PhaseRollingBack {
-		if j.Guardian != nil && j.Guardian.PID != os.Getpid() && j.Guardian.Running() {
+	if j.Phase.switched() || j.Phase == phaseRollingBack {
+		if j.guardian != nil && j.guardian.PID != os.Getpid() && j.guardian.Running() {
 			return Result{}, fmt.Errorf("selfupdate: %w", ErrGuardianActive)
 		}
 	}
-	if j.Phase == PhaseSwitching {
+	if j.Phase == phaseSwitching {
 		if cur, err := u.layout.Current(); err != nil || cur != j.Target {
-			j.Phase = PhaseStaging // the switch never happened
+			j.Phase = phaseStaging // the switch never happened
 		}
 	}
-	if j.Phase.switched() || j.Phase == PhaseRollingBack {
+	if j.Phase.switched() || j.Phase == phaseRollingBack {
 		if u.cfg.Launcher != nil {
 			if err := u.launchGuardian(ctx, &j); err == nil {
 				return Result{}, fmt.Errorf("selfupdate: %w", ErrGuardianActive)
@@ -400,8 +409,7 @@ func (u *Updater) ensureCurrent() error {
 		}
 		return err
 	}
-	_, err = u.layout.Complete(v)
-	return err
+	return u.layout.Complete(v)
 }
 
 // fail reports a failed attempt and returns it.
@@ -465,6 +473,17 @@ func (u *Updater) reportJournal() {
 		return // the holder reports it, or the next round does
 	}
 	defer lk.release()
+	if j, err = readJournal(u.journalPath()); err == nil {
+		u.tellJournal(j)
+	}
+}
+
+// tellJournal tells OnResult of a finished journal's result, with the
+// update lock held, unless it was told.
+func (u *Updater) tellJournal(j Journal) {
+	if !j.Phase.finished() || j.Result == "" {
+		return
+	}
 	r := Result{Code: j.Result, Source: j.Source, Target: j.Target}
 	if j.Phase != PhaseCommitted {
 		r.Failure, r.RolledBack = failureOf(j.Result), j.Phase == PhaseRolledBack
@@ -527,8 +546,7 @@ func (u *Updater) Serve(ctx context.Context) error {
 	defer u.serving.Store(false)
 	s := u.cfg.Schedule
 	jitter := func() time.Duration { return s.JitterMin + rand.N(s.JitterMax-s.JitterMin+1) }
-	u.recoverQuietly(ctx)
-	u.reportJournal()
+	u.recoverQuietly(ctx) // and tells a result no process has told
 	next := time.NewTimer(jitter())
 	defer next.Stop()
 	guard := time.NewTicker(u.cfg.HealthInterval)
@@ -539,7 +557,6 @@ func (u *Updater) Serve(ctx context.Context) error {
 			return ctx.Err()
 		case <-guard.C:
 			u.recoverQuietly(ctx)
-			u.reportJournal()
 		case <-next.C:
 			if _, err := u.Update(ctx); err != nil && !errors.Is(err, ErrGuardianActive) {
 				u.reportError(err) // results went to OnResult; this is for the log

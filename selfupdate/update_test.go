@@ -49,7 +49,7 @@ func TestUpdateSucceeds(t *testing.T) {
 	if err != nil || string(b) != "binary of 2.0.0" {
 		t.Errorf("installed binary %q, %v", b, err)
 	}
-	if c, err := u.Layout().Complete("2.0.0"); err != nil || c.Checksum == "" {
+	if c, err := u.layout.completion("2.0.0"); err != nil || c.Checksum == "" {
 		t.Errorf("completion %+v, %v", c, err)
 	}
 }
@@ -156,12 +156,12 @@ func TestSignedManifest(t *testing.T) {
 	}
 	// A lower version after 5 was seen: a rollback attack.
 	sign(s, s.repo.publish(t, `"ManifestVersion":4,"Expires":"`+future+`",`, rels...))
-	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrRollback) || !strings.Contains(err.Error(), "4 is lower than 5") {
+	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrStaleManifest) || !strings.Contains(err.Error(), "4 is lower than 5") {
 		t.Errorf("lower version: %v", err)
 	}
 	// Expired.
 	sign(s, s.repo.publish(t, `"ManifestVersion":6,"Expires":"`+past+`",`, rels...))
-	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrExpired) {
+	if _, err := s.updater(t).Check(context.Background()); !errors.Is(err, ErrStaleManifest) {
 		t.Errorf("expired: %v", err)
 	}
 	// Signed by a key that is not configured.
@@ -244,9 +244,9 @@ func TestNoSpace(t *testing.T) {
 func TestRecoverWaitsForLiveGuardian(t *testing.T) {
 	s := newSetup(t)
 	u := s.updater(t)
-	j := Journal{Phase: PhaseChecking, Source: "1.0.0", Target: "2.0.0"}
+	j := Journal{Phase: phaseChecking, Source: "1.0.0", Target: "2.0.0"}
 	parent := guardianOf(t)
-	j.Guardian = &parent
+	j.guardian = &parent
 	writeJournal(filepath.Join(s.cfg.StateDir, "update.json"), j)
 	if _, err := u.Recover(context.Background()); !errors.Is(err, ErrGuardianActive) {
 		t.Errorf("Recover with a live guardian = %v", err)

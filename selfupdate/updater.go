@@ -43,7 +43,10 @@ type HealthChecker interface {
 // died, and the new one takes over where the other stopped, within the
 // same health deadline.
 type Launcher interface {
-	Launch(ctx context.Context) (pid int, err error)
+	// Launch starts the guardian of an update whose source version — the
+	// one it started from, known to work — is complete in sourceDir (""
+	// when the layout does not have it).
+	Launch(ctx context.Context, sourceDir string) (pid int, err error)
 }
 
 // Defaults of Config.
@@ -52,7 +55,6 @@ const (
 	DefaultHealthTimeout    = 3 * time.Minute
 	DefaultHealthInterval   = 5 * time.Second
 	DefaultMaxPackageBytes  = 1 << 30
-	DefaultMaxManifestBytes = manifest.DefaultMaxBytes
 	DefaultDownloadTimeout  = 30 * time.Minute
 	DefaultMaxEntries       = 10000
 	DefaultMaxUnpackedBytes = 4 << 30
@@ -66,7 +68,7 @@ type Config struct {
 	// ManifestURL is where the manifest is (https, file or s3 with
 	// selfupdate/s3).
 	ManifestURL string
-	// Source fetches by URL; default DefaultSources().
+	// Source fetches by URL; default NewSources(nil).
 	Source Source
 	// Package is the manifest package; default amazon-ssm-agent (SSM's:
 	// set your own).
@@ -105,7 +107,9 @@ type Config struct {
 	HealthTimeout time.Duration
 	// HealthInterval is the time between health checks; default 5 s.
 	HealthInterval time.Duration
-	// Limits of downloads and unpacking.
+	// Limits of downloads and unpacking; defaults manifest.DefaultMaxBytes,
+	// DefaultMaxPackageBytes, DefaultMaxUnpackedBytes, DefaultMaxEntries
+	// and DefaultDownloadTimeout.
 	MaxManifestBytes, MaxPackageBytes, MaxUnpackedBytes int64
 	MaxEntries                                          int
 	DownloadTimeout                                     time.Duration
@@ -148,7 +152,7 @@ func New(cfg Config) (*Updater, error) {
 		return nil, errors.New("selfupdate: Config durations must not be negative")
 	}
 	if cfg.Source == nil {
-		cfg.Source = DefaultSources()
+		cfg.Source = NewSources(nil)
 	}
 	if cfg.Package == "" {
 		cfg.Package = DefaultPackage
@@ -179,7 +183,7 @@ func New(cfg Config) (*Updater, error) {
 	setDefault(&cfg.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&cfg.HealthInterval, DefaultHealthInterval)
 	setDefault(&cfg.DownloadTimeout, DefaultDownloadTimeout)
-	setDefault(&cfg.MaxManifestBytes, DefaultMaxManifestBytes)
+	setDefault(&cfg.MaxManifestBytes, manifest.DefaultMaxBytes)
 	setDefault(&cfg.MaxPackageBytes, DefaultMaxPackageBytes)
 	setDefault(&cfg.MaxUnpackedBytes, DefaultMaxUnpackedBytes)
 	setDefault(&cfg.MaxEntries, DefaultMaxEntries)
@@ -219,9 +223,6 @@ func setDefault[T comparable](v *T, def T) {
 func (u *Updater) journalPath() string { return filepath.Join(u.cfg.StateDir, "update.json") }
 func (u *Updater) lockPath() string    { return filepath.Join(u.cfg.StateDir, "update.lock") }
 func (u *Updater) trustPath() string   { return filepath.Join(u.cfg.StateDir, "trust.json") }
-
-// Layout returns the install directory's layout.
-func (u *Updater) Layout() Layout { return u.layout }
 
 // A Plan is what an update would do now.
 type Plan struct {

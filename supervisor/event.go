@@ -153,4 +153,9 @@ type WorkerStatus struct {
 	LastPing time.Duration
 	// MissedPings is the number of pings missed in a row.
 	MissedPings int
+	// Executable is the file the running process was started from, as
+	// the kernel has it (with " (deleted)" once it was removed or renamed
+	// over): what RestartStale compares. Empty where the platform does not
+	// tell (off Linux), or with no process.
+	Executable string
 }

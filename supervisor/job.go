@@ -86,10 +86,10 @@ func (s *Supervisor) RunJob(ctx context.Context, job Job) (JobResult, error) {
 		}
 	}(ctx.Done())
 
-	if err := s.jobs.Acquire(ctx, 1); err != nil {
+	if err := s.acquireJob(ctx); err != nil {
 		return JobResult{}, fmt.Errorf("supervisor: job %s: waiting for a slot: %w", job.Path, err)
 	}
-	defer s.jobs.Release(1)
+	defer func() { <-s.jobs }()
 	if job.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, job.Timeout)
@@ -153,4 +153,18 @@ func (c *capped) bytes() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.buf
+}
+
+// acquireJob takes one of the MaxJobs slots, waiting for one until ctx
+// ends; a context already done takes none.
+func (s *Supervisor) acquireJob(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.jobs <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -75,8 +75,8 @@ func TestRestartStale(t *testing.T) {
 	if exe, _ := processExecutable(e.PID); exe != v2 {
 		t.Errorf("updated runs %s, want %s", exe, v2)
 	}
-	if exe, _ := processExecutable(sv.status(t, "kept").PID); exe != v1 {
-		t.Errorf("the filtered-out worker runs %s, want %s still", exe, v1)
+	if exe := sv.status(t, "kept").Executable; exe != v1 {
+		t.Errorf("the filtered-out worker runs %s (WorkerStatus.Executable), want %s still", exe, v1)
 	}
 	if got, err := sv.RestartStale(ctx, onlyUpdated); err != nil || len(got) != 0 {
 		t.Fatalf("RestartStale a second time = %v, %v; want none", got, err)

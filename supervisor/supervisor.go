@@ -13,7 +13,6 @@ import (
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/workerproto"
-	"golang.org/x/sync/semaphore"
 )
 
 // Config configures a Supervisor. The zero value is ready to use for plain
@@ -64,7 +63,7 @@ type Config struct {
 type Supervisor struct {
 	cfg      Config
 	stateDir atomic.Pointer[atomicfile.Dir] // while serving
-	jobs     *semaphore.Weighted
+	jobs     chan struct{}                  // a slot of MaxJobs per job that runs
 	reaper   *reaper
 	sweeps   sync.WaitGroup // sweeps of what ended processes left behind
 
@@ -92,7 +91,7 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		cfg:      cfg,
-		jobs:     semaphore.NewWeighted(int64(cfg.MaxJobs)),
+		jobs:     make(chan struct{}, cfg.MaxJobs),
 		reaper:   newReaper(cfg.ReapAll),
 		workers:  make(map[string]*worker),
 		stopping: make(chan struct{}),
@@ -199,6 +198,17 @@ func (s *Supervisor) Detach() { s.detached.Store(true) }
 
 // Status returns a snapshot of every worker, in the order they were added.
 func (s *Supervisor) Status() []WorkerStatus {
+	out := s.snapshots()
+	for i := range out {
+		if out[i].PID > 0 {
+			out[i].Executable, _ = processExecutable(out[i].PID)
+		}
+	}
+	return out
+}
+
+// snapshots is Status without the executables.
+func (s *Supervisor) snapshots() []WorkerStatus {
 	s.mu.Lock()
 	ws := make([]*worker, 0, len(s.workers))
 	for _, w := range s.workers {
@@ -220,7 +230,7 @@ func (s *Supervisor) Status() []WorkerStatus {
 // is missing: "worker: state backoff", "worker: not ready yet", "worker:
 // failed: start limit: …". A supervisor without workers is ready.
 func (s *Supervisor) Ready() (ready bool, reasons []string) {
-	return readiness(s.Status())
+	return readiness(s.snapshots())
 }
 
 // readiness is Ready for a snapshot.

@@ -78,59 +78,24 @@ func (l *Listener) handshake(nc *net.UnixConn, timeout time.Duration) (*Conn, er
 		return fmt.Errorf("workerproto: refused a connection from pid %d: %s", pid, fmt.Sprintf(format, args...))
 	}
 	fr := newFrameReader(nc, l.cfg.MaxFrameSize)
-	payload, err := fr.next()
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, refuse("no hello within %v", timeout)
-		}
-		return nil, refuse("reading hello: %v", err)
-	}
-	hello, err := decode(payload)
+	hello, err := readHello(fr, timeout)
 	if err != nil {
 		return nil, refuse("%v", err)
 	}
 	snd := newSender(nc, l.cfg.MaxFrameSize)
-	// tell answers the worker with a reason it can show, then refuses.
-	tell := func(format string, args ...any) error {
-		reason := fmt.Sprintf(format, args...)
+	peer, reason := l.admit(hello, pid, deadline)
+	if reason != "" { // answered with a reason the worker can show
 		snd.send(&message{Type: typeRefused, Error: reason})
-		return refuse("%s", reason)
+		return nil, refuse("%s", reason)
 	}
-	if hello.Type != typeHello {
-		return nil, tell("first message is %q, want %q", hello.Type, typeHello)
-	}
-	secret, err := ParseSecret(hello.Secret)
-	if err != nil {
-		return nil, tell("authentication failed: malformed secret")
-	}
-	a, ok := l.lookup(secret)
-	if !ok {
-		return nil, tell("authentication failed: unknown secret")
-	}
-	if hello.Name == "" {
-		return nil, tell("hello without a worker name")
-	}
-	if pid > 0 && hello.PID != pid {
-		return nil, tell("hello says pid %d, but the socket's peer is pid %d", hello.PID, pid)
-	}
-	if pid <= 0 {
-		pid = hello.PID
-	}
-	id, err := l.checkPID(a, secret, pid, deadline)
-	if err != nil {
-		return nil, tell("%v", err)
-	}
-	version, err := chooseVersion(hello.Protocols)
-	if err != nil {
-		return nil, tell("%v", err)
-	}
-	err = snd.send(&message{Type: typeWelcome, Protocol: version, HealthIntervalMS: l.cfg.HealthInterval.Milliseconds()})
+	peer.UID = uid
+	err = snd.send(&message{Type: typeWelcome, Protocol: peer.Protocol, HealthIntervalMS: l.cfg.HealthInterval.Milliseconds()})
 	if err != nil {
 		return nil, refuse("sending welcome: %v", err)
 	}
 	nc.SetDeadline(time.Time{})
 	c := &Conn{
-		peer:    Peer{ID: id, Name: hello.Name, Version: hello.Version, PID: pid, UID: uid, Protocol: version},
+		peer:    peer,
 		nc:      nc,
 		fr:      fr,
 		snd:     snd,
@@ -147,6 +112,52 @@ func (l *Listener) handshake(nc *net.UnixConn, timeout time.Duration) (*Conn, er
 	go c.readLoop()
 	go c.eventLoop()
 	return c, nil
+}
+
+// readHello reads and decodes the first message of a connection.
+func readHello(fr *frameReader, timeout time.Duration) (*message, error) {
+	payload, err := fr.next()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("no hello within %v", timeout)
+		}
+		return nil, fmt.Errorf("reading hello: %v", err)
+	}
+	return decode(payload)
+}
+
+// admit checks a hello from the socket's peer pid (0 or less: unknown)
+// and returns the peer it makes, or the reason it is refused.
+func (l *Listener) admit(hello *message, pid int, deadline time.Time) (Peer, string) {
+	if hello.Type != typeHello {
+		return Peer{}, fmt.Sprintf("first message is %q, want %q", hello.Type, typeHello)
+	}
+	secret, err := ParseSecret(hello.Secret)
+	if err != nil {
+		return Peer{}, "authentication failed: malformed secret"
+	}
+	a, ok := l.lookup(secret)
+	if !ok {
+		return Peer{}, "authentication failed: unknown secret"
+	}
+	if hello.Name == "" {
+		return Peer{}, "hello without a worker name"
+	}
+	if pid > 0 && hello.PID != pid {
+		return Peer{}, fmt.Sprintf("hello says pid %d, but the socket's peer is pid %d", hello.PID, pid)
+	}
+	if pid <= 0 {
+		pid = hello.PID
+	}
+	id, err := l.checkPID(a, secret, pid, deadline)
+	if err != nil {
+		return Peer{}, err.Error()
+	}
+	version, err := chooseVersion(hello.Protocols)
+	if err != nil {
+		return Peer{}, err.Error()
+	}
+	return Peer{ID: id, Name: hello.Name, Version: hello.Version, PID: pid, Protocol: version}, ""
 }
 
 // checkPID waits until the pid a's secret was issued to is known, and

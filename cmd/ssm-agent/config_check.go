@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/ssmkit/ssmkit/internal/urlguard"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/supervisor"
 	cw "github.com/ssmkit/ssmkit/telemetry/cloudwatch"
@@ -103,7 +104,7 @@ func checkSections(cfg *Config) error {
 		if err := checkURL("Telemetry.Endpoint", t.Endpoint, "https", "http"); err != nil {
 			return err
 		}
-		if u, _ := url.Parse(t.Endpoint); selfupdate.CheckURL(u) != nil {
+		if u, _ := url.Parse(t.Endpoint); urlguard.Check(u) != nil {
 			return fmt.Errorf("Telemetry.Endpoint is %q: want https (plain http only to a loopback host)", t.Endpoint)
 		}
 	}

@@ -2,16 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/ssmkit/ssmkit/internal/ctlhttp"
 	"github.com/ssmkit/ssmkit/internal/unixsock"
 )
 
@@ -22,8 +20,10 @@ import (
 //	GET  /status           the core's Status
 //	POST /update           check the manifest now and update if it says so
 //	POST /handover         exit, leaving the workers running for the next core
-//	POST /workers/restart  restart every worker (on the binary now current)
-//	POST /result           record an update result (from the guardian)
+//	POST /workers/restart  restart the workers on a stale binary
+//	POST /result           a guardian has ended an update: tell its result
+//
+// The last three are selfupdate/handover's Handler.
 
 func ipcDir(dataDir string) string          { return filepath.Join(dataDir, "ipc") }
 func controlSocket(dataDir string) string   { return filepath.Join(ipcDir(dataDir), "control.sock") }
@@ -107,57 +107,6 @@ type UpdateReply struct {
 	Guardian bool   `json:"guardian,omitempty"` // a guardian is finishing the update
 }
 
-// HandoverReply is what POST /handover answers: the core's pid, and
-// whether it execs the version current points at in place (Unix) rather
-// than exiting for another process to start it.
-type HandoverReply struct {
-	PID  int  `json:"pid"`
-	Exec bool `json:"exec"`
-}
-
-// Limits of control requests: their bodies are a few small fields.
-const (
-	maxControlBody   = 4 << 10
-	maxControlHeader = 16 << 10
-)
-
-// decodeRequest reads a control request's JSON body, of at most
-// maxControlBody bytes, into v; an empty body is v's zero value when
-// allowEmpty. It answers a bad request itself, without echoing it.
-func decodeRequest(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if errors.Is(err, io.EOF) && allowEmpty {
-		return true
-	}
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	var tooLarge *http.MaxBytesError
-	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &tooLarge):
-		http.Error(w, fmt.Sprintf("request body over %d bytes", maxControlBody), http.StatusRequestEntityTooLarge)
-	default:
-		msg := err.Error()
-		if len(msg) > 200 {
-			msg = msg[:200] + "…"
-		}
-		http.Error(w, "want a JSON object: "+strings.ToValidUTF8(msg, "?"), http.StatusBadRequest)
-	}
-	return false
-}
-
-// ResultRequest is the body of POST /result.
-type ResultRequest struct {
-	Code   string `json:"code"`
-	Source string `json:"source"`
-	Target string `json:"target"`
-	Key    string `json:"key"`
-}
-
 // listenControl makes the control socket, replacing a stale one.
 func listenControl(dataDir string) (net.Listener, error) {
 	path := controlSocket(dataDir)
@@ -177,51 +126,13 @@ func controlAnswers(dataDir string) bool {
 }
 
 // controlClient talks to the core whose data directory is dataDir.
-func controlClient(dataDir string) *http.Client {
-	path := controlSocket(dataDir)
-	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
-}
+func controlClient(dataDir string) *http.Client { return ctlhttp.Client(controlSocket(dataDir), true) }
 
 // callCore sends a request to the core and decodes its JSON answer into out.
 func callCore(ctx context.Context, dataDir, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = strings.NewReader(string(b))
+	err := ctlhttp.Call(ctx, controlClient(dataDir), method, path, body, out)
+	if ne := (*net.OpError)(nil); errors.As(err, &ne) {
+		return fmt.Errorf("no core is answering for data dir %s (%s): %w", dataDir, controlSocket(dataDir), ne.Err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://core"+path, rd)
-	if err != nil {
-		return err
-	}
-	resp, err := controlClient(dataDir).Do(req)
-	if err != nil {
-		var ne *net.OpError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("no core is answering for data dir %s (%s): %w", dataDir, controlSocket(dataDir), ne.Err)
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("core: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if out == nil {
-		return nil
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
-}
-
-// writeJSON answers a control request.
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
+	return err
 }

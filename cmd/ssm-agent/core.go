@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/internal/ctlhttp"
 	"github.com/ssmkit/ssmkit/sdnotify"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/selfupdate/handover"
@@ -50,8 +50,6 @@ type core struct {
 	v3cores        map[[2]string]*ssmv3.Core // by health and termination socket
 	managed        bool                      // under a service manager that restarts the core
 	updateMu       sync.Mutex                // serialises update requests
-	reportMu       sync.Mutex                // serialises the recording of update results
-	reported       string                    // the key of the last update result recorded
 }
 
 func runCore(s streams, g *globals) int {
@@ -85,7 +83,7 @@ func runCore(s streams, g *globals) int {
 	go func() { c.sup.Serve(supCtx); close(supDone) }()
 	c.running.Store(true)
 
-	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxControlHeader}
+	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: ctlhttp.MaxHeader}
 	go srv.Serve(ctl)
 
 	updCtx, updCancel := context.WithCancel(ctx)
@@ -141,9 +139,8 @@ func (c *core) start(ctx context.Context) error {
 	if c.updater, err = c.newUpdater(); err != nil {
 		c.log.Warn("self-update is unavailable", "err", err)
 	} else {
-		c.recoverUpdate(ctx)
+		c.recoverUpdate(ctx) // telling the result of an update that has ended
 	}
-	c.reportJournal()
 	return c.startSupervisor()
 }
 
@@ -166,7 +163,12 @@ func (c *core) shutdown(stopUpdates, stopSupervisor func(), srv *http.Server) in
 	tctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c.closeTelemetry(tctx)
-	srv.Close()
+	// Answers being written (the handover's) are let finish.
+	sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+	defer scancel()
+	if srv.Shutdown(sctx) != nil {
+		srv.Close()
+	}
 	if handingOver && handover.CanExec {
 		return c.execCurrent()
 	}
@@ -178,7 +180,7 @@ func (c *core) shutdown(stopUpdates, stopSupervisor func(), srv *http.Server) in
 // the handover of an update keeps the core's pid (and its service
 // manager's view of it), and leaves no moment without a core.
 func (c *core) execCurrent() int {
-	path, err := currentBinary(c.g.installDir)
+	path, err := handover.CurrentBinary(selfupdate.Layout{Dir: c.g.installDir}, binaryName())
 	if err == nil {
 		c.log.Info("handing over: running the version current points at", "path", path)
 		err = handover.ExecCurrent(selfupdate.Layout{Dir: c.g.installDir}, binaryName(), os.Args, c.env)
@@ -335,50 +337,60 @@ func orDefault(v, def int) int {
 	return v
 }
 
-// handler serves the control socket.
+// handler serves the control socket: the core's status and updates, and
+// the handover's endpoints (handover.Handler, which c is the Agent of).
 func (c *core) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.status()) })
+	mux.Handle("/", handover.Handler(c))
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) { ctlhttp.Write(w, c.status()) })
 	mux.HandleFunc("POST /update", func(w http.ResponseWriter, r *http.Request) {
 		var req UpdateRequest
-		if !decodeRequest(w, r, &req, true) {
-			return
+		if ctlhttp.Decode(w, r, &req, true) {
+			ctlhttp.Write(w, c.updateNow(r.Context(), req.ManifestURL))
 		}
-		writeJSON(w, c.updateNow(r.Context(), req.ManifestURL))
-	})
-	mux.HandleFunc("POST /handover", func(w http.ResponseWriter, r *http.Request) {
-		if handover.CanExec {
-			// Nothing is stopped unless the next version can be run.
-			if err := checkExecutable(currentBinary(c.g.installDir)); err != nil {
-				http.Error(w, "no handover: "+err.Error(), http.StatusConflict)
-				return
-			}
-		}
-		c.handingOver.Store(true)
-		writeJSON(w, HandoverReply{PID: os.Getpid(), Exec: handover.CanExec})
-		go c.stop()
-	})
-	mux.HandleFunc("POST /workers/restart", func(w http.ResponseWriter, r *http.Request) {
-		restarted, err := c.restartStaleWorkers(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		writeJSON(w, map[string][]string{"restarted": restarted})
-	})
-	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
-		var req ResultRequest
-		if !decodeRequest(w, r, &req, false) {
-			return
-		}
-		if req.Code == "" {
-			http.Error(w, "want a JSON result with a code", http.StatusBadRequest)
-			return
-		}
-		c.reportResult(req.Key, req.Code, req.Source, req.Target)
-		writeJSON(w, map[string]bool{"recorded": true})
 	})
 	return mux
+}
+
+// Status is the core's status as its guardian reads it.
+func (c *core) Status() handover.Status {
+	ready, _ := c.sup.Ready()
+	return handover.Status{Version: version, PID: os.Getpid(), Healthy: ready}
+}
+
+// Handover agrees to hand over — nothing is stopped unless the next
+// version can be run — and stops the core, leaving the workers running.
+func (c *core) Handover() (bool, error) {
+	if handover.CanExec {
+		if _, err := handover.CurrentBinary(selfupdate.Layout{Dir: c.g.installDir}, binaryName()); err != nil {
+			return false, err
+		}
+	}
+	c.handingOver.Store(true)
+	go c.stop()
+	return handover.CanExec, nil
+}
+
+// Report is told that a guardian has ended an update: the updater's
+// Recover tells its result, once; with no updater, r is recorded as told.
+func (c *core) Report(ctx context.Context, r selfupdate.Result) error {
+	if c.updater == nil {
+		c.onResult(r)
+		return nil
+	}
+	c.recoverUpdate(ctx)
+	return nil
+}
+
+// RestartWorkers restarts the built-in workers that do not run the binary
+// the core would start now (after an update, the old version's), one at a
+// time, and returns their names.
+func (c *core) RestartWorkers(ctx context.Context) ([]string, error) {
+	builtin := make(map[string]bool)
+	for _, w := range c.cfg.Workers {
+		builtin[w.Name] = w.Path == "" // the others are not ours to update
+	}
+	return c.sup.RestartStale(ctx, func(st supervisor.WorkerStatus) bool { return builtin[st.Name] })
 }
 
 // protocolOf is a worker's protocol as its configuration names it
@@ -417,12 +429,9 @@ func (c *core) status() Status {
 		Workers: []WorkerStatus{}, Telemetry: []TelemetryStatus{}}
 	for _, w := range c.sup.Status() {
 		ws := WorkerStatus{Name: w.Name, PID: w.PID, State: string(w.State), Protocol: c.protocolOf(w), Ready: w.Ready,
-			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason}
+			Adopted: w.Adopted, Restarts: w.Restarts, LastPingUs: w.LastPing.Microseconds(), Reason: w.Reason, Executable: w.Executable}
 		if w.LastExit != nil {
 			ws.LastExit = w.LastExit.String()
-		}
-		if w.PID > 0 {
-			ws.Executable, _ = os.Readlink(fmt.Sprintf("/proc/%d/exe", w.PID))
 		}
 		st.Workers = append(st.Workers, ws)
 	}
@@ -434,45 +443,4 @@ func (c *core) status() Status {
 			Delivered: t.Delivered, Dropped: t.Dropped, LastError: t.LastError})
 	}
 	return st
-}
-
-// reportedPath records the key of the last update result recorded, so that
-// a result is recorded once however it reaches the core.
-func (c *core) reportedPath() string { return filepath.Join(c.g.dataDir, "update", "reported") }
-
-// reportResult records an update result in telemetry, once per key.
-func (c *core) reportResult(key, code, source, target string) {
-	c.reportMu.Lock()
-	defer c.reportMu.Unlock()
-	if key != "" {
-		if key == c.reported {
-			return
-		}
-		if b, err := atomicfile.ReadFile(c.reportedPath()); err == nil && string(b) == key {
-			c.reported = key
-			return
-		}
-	}
-	c.record(telemetry.Event{Type: ssm.TypeUpdateResult, Name: code, AgentVersion: source,
-		Attributes: map[string]string{ssm.AttrSourceVersion: source, ssm.AttrTargetVersion: target}})
-	c.log.Info("update result", "result", code)
-	if key != "" {
-		// Kept in memory too: a disk that cannot take the file must not
-		// make the result recorded again and again.
-		c.reported = key
-		if err := atomicfile.WriteFile(c.reportedPath(), []byte(key), 0o600); err != nil {
-			c.log.Warn("the record of reported update results cannot be saved; a next core may record this one again", "err", err)
-		}
-	}
-}
-
-// restartStaleWorkers restarts the built-in workers that do not run the
-// binary the core would start now (after an update, the old version's),
-// one at a time, and returns their names.
-func (c *core) restartStaleWorkers(ctx context.Context) ([]string, error) {
-	builtin := make(map[string]bool)
-	for _, w := range c.cfg.Workers {
-		builtin[w.Name] = w.Path == "" // the others are not ours to update
-	}
-	return c.sup.RestartStale(ctx, func(st supervisor.WorkerStatus) bool { return builtin[st.Name] })
 }

@@ -44,6 +44,32 @@ func checkDirs(g *globals, cfg Config, create bool) error {
 	if err := mkdir(ipcDir(g.dataDir), 0o700); err != nil {
 		return dirError("ipc dir", ipcDir(g.dataDir), err)
 	}
+	c := &core{g: g, cfg: cfg}
+	if err := checkExisting(c); err != nil {
+		return err
+	}
+	// The programs the core runs as root, and the directories they are in.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c.self = self
+	for _, w := range cfg.Workers {
+		path := w.Path
+		if path == "" {
+			path = c.workerExecutable()
+		}
+		if err := dirtrust.CheckFile(path); err != nil {
+			return fmt.Errorf("Workers: %s: program %s: %w", w.Name, path, err)
+		}
+	}
+	return nil
+}
+
+// checkExisting checks the directories the packages make later, those
+// that exist.
+func checkExisting(c *core) error {
+	g, cfg := c.g, c.cfg
 	// Directories the packages make later are checked if they exist.
 	existing := []struct{ role, path string }{
 		{"install dir", g.installDir},
@@ -62,7 +88,6 @@ func checkDirs(g *globals, cfg Config, create bool) error {
 	for _, v := range versions {
 		existing = append(existing, struct{ role, path string }{"installed version", v})
 	}
-	c := &core{g: g, cfg: cfg}
 	for _, w := range cfg.Workers {
 		if w.Protocol == "ssm-v3" {
 			health, term := c.v3Sockets(w)
@@ -82,21 +107,6 @@ func checkDirs(g *globals, cfg Config, create bool) error {
 		}
 		if err := dirtrust.Check(d.path); err != nil {
 			return dirError(d.role, d.path, err)
-		}
-	}
-	// The programs the core runs as root, and the directories they are in.
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	c.self = self
-	for _, w := range cfg.Workers {
-		path := w.Path
-		if path == "" {
-			path = c.workerExecutable()
-		}
-		if err := dirtrust.CheckFile(path); err != nil {
-			return fmt.Errorf("Workers: %s: program %s: %w", w.Name, path, err)
 		}
 	}
 	return nil

@@ -177,7 +177,7 @@ func (a *agent) kill(pid int) {
 // the update, and records its result once — also across a second start.
 func TestAgentStartsAfterInterruptedUpdate(t *testing.T) {
 	bin := agentBinary(t, "3.1.0.0")
-	for _, phase := range []selfupdate.Phase{selfupdate.PhaseDownloading, selfupdate.PhaseUnpacking, selfupdate.PhaseStaging, selfupdate.PhaseSwitching} {
+	for _, phase := range []selfupdate.Phase{"downloading", "unpacking", "staging", "switching"} {
 		t.Run(string(phase), func(t *testing.T) {
 			t.Parallel()
 			a := newAgent(t, bin, "")

@@ -102,20 +102,9 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 			return usageError(fs, "%v", err)
 		}
 	}
-	pubs, err := publicKeys(cfg.SelfUpdate.PublicKeys)
+	pubs, err := checkKeys(cfg.SelfUpdate.PublicKeys, f.keys)
 	if err != nil {
 		return failure(s, name, err)
-	}
-	for _, k := range f.keys {
-		b, err := os.ReadFile(k)
-		if err == nil {
-			var pub ed25519.PublicKey
-			if pub, err = signing.ParsePublicKey(b); err == nil {
-				pubs = append(pubs, pub)
-				continue
-			}
-		}
-		return failure(s, name, fmt.Errorf("--public-key %s: %w", k, err))
 	}
 	p := manifest.Platform{Name: f.platform, Arch: f.arch}
 	if p.Name == "" {
@@ -143,22 +132,47 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
+	printPlan(s.stdout, plan, f.asJSON)
+	return exitOK
+}
+
+// checkKeys reads SelfUpdate.PublicKeys and the --public-key files.
+func checkKeys(configured, paths []string) ([]ed25519.PublicKey, error) {
+	pubs, err := publicKeys(configured)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range paths {
+		b, err := os.ReadFile(k)
+		if err == nil {
+			var pub ed25519.PublicKey
+			if pub, err = signing.ParsePublicKey(b); err == nil {
+				pubs = append(pubs, pub)
+				continue
+			}
+		}
+		return nil, fmt.Errorf("--public-key %s: %w", k, err)
+	}
+	return pubs, nil
+}
+
+// printPlan prints what update --check found.
+func printPlan(w io.Writer, plan *selfupdate.Plan, asJSON bool) {
 	d := plan.Decision
 	res := checkResult{Package: d.Package, File: d.File, Current: checkRelease{d.Current.Version.String(), d.Current.Status}, Action: d.Action, Reason: d.Reason}
 	if d.Target != nil {
 		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, plan.URL}
 	}
-	if f.asJSON {
+	if asJSON {
 		out := struct {
 			ManifestURL string `json:"manifest_url"`
 			checkResult
 		}{plan.ManifestURL, res}
-		json.NewEncoder(s.stdout).Encode(out)
-		return exitOK
+		json.NewEncoder(w).Encode(out)
+		return
 	}
-	fmt.Fprintf(s.stdout, "manifest: %s\n", plan.ManifestURL)
-	printCheck(s.stdout, res)
-	return exitOK
+	fmt.Fprintf(w, "manifest: %s\n", plan.ManifestURL)
+	printCheck(w, res)
 }
 
 // UpdateRequest is the body of POST /update.

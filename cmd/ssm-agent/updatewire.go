@@ -17,11 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/ssmkit/ssmkit/internal/urlguard"
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
 	"github.com/ssmkit/ssmkit/selfupdate/handover"
 	selfupdates3 "github.com/ssmkit/ssmkit/selfupdate/s3"
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
+	"github.com/ssmkit/ssmkit/telemetry"
+	"github.com/ssmkit/ssmkit/telemetry/ssm"
 )
 
 // Self-update in the reference agent. The core's updater downloads,
@@ -76,14 +79,14 @@ func caPool(entries []string) (*x509.CertPool, error) {
 	}
 	var pems [][]byte
 	err := eachPEM("SelfUpdate.CACertificates", entries, func(data []byte) error {
-		_, err := selfupdate.CertPool(data)
+		_, err := urlguard.CertPool(data)
 		pems = append(pems, data)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return selfupdate.CertPool(pems...)
+	return urlguard.CertPool(pems...)
 }
 
 // eachPEM hands f each entry of a list of PEM text or file paths, read;
@@ -113,7 +116,7 @@ func updateSources(su SelfUpdateConfig, awsCfg *aws.Config) (selfupdate.Sources,
 	if err != nil {
 		return nil, err
 	}
-	src := selfupdate.NewSources(selfupdate.SourceOptions{RootCAs: pool})
+	src := selfupdate.NewSources(pool)
 	if awsCfg != nil {
 		var opts []func(*s3.Options)
 		if pool != nil {
@@ -145,35 +148,22 @@ func (c *core) newUpdater() (*selfupdate.Updater, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.Restarter, cfg.Health = c.selfGate(), c.selfGate()
 	cfg.OnResult = c.onResult
 	cfg.Launcher = c.guardianLauncher()
 	cfg.HealthInterval = guardInterval
 	return selfupdate.New(cfg)
 }
 
-// guardianLauncher launches a guardian: the binary of the journal's source
-// version (the one known to work) when the layout has it, else this one.
-func (c *core) guardianLauncher() *detachedLauncher {
+// guardianLauncher launches a guardian: the binary of the journal's
+// source version (the one known to work) when the layout has it, else
+// this one, its output appended to guardian.log.
+func (c *core) guardianLauncher() *selfupdate.DetachedCommand {
 	args := append(globalArgs(c.g), "update", "guardian")
 	if c.managed {
 		args = append(args, "--service-manager", "systemd")
 	}
-	return &detachedLauncher{path: c.self, args: args, logPath: filepath.Join(c.g.logDir, "guardian.log"),
-		pick: func() string {
-			if c.updater == nil {
-				return c.self
-			}
-			j, err := c.updater.Journal()
-			if err != nil || j.Source == "" {
-				return c.self
-			}
-			l := c.updater.Layout()
-			if _, err := l.Complete(j.Source); err != nil {
-				return c.self
-			}
-			return filepath.Join(l.VersionDir(j.Source), binaryName())
-		}}
+	return &selfupdate.DetachedCommand{Path: c.self, Args: args, Binary: binaryName(), LogPath: filepath.Join(c.g.logDir, "guardian.log")}
 }
 
 // recoverUpdate finishes or undoes an interrupted update (Recover), or
@@ -186,8 +176,8 @@ func (c *core) recoverUpdate(ctx context.Context) {
 }
 
 // guardInterval is how often a running core makes sure that an unproven
-// update has a live guardian, and records results a guardian could not
-// tell it.
+// update has a live guardian, and tells results a guardian could not tell
+// it (Recover does both).
 const guardInterval = time.Second
 
 // guardUpdates runs the scheduled self-update (when Agent.SelfUpdate is
@@ -213,7 +203,6 @@ func (c *core) guardUpdates(ctx context.Context) {
 			if !c.serving.Load() {
 				c.recoverUpdate(ctx)
 			}
-			c.reportJournal()
 		}
 	}
 }
@@ -248,7 +237,7 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 		}
 	}
 	cfg.ManifestURL = strings.ReplaceAll(cfg.ManifestURL, "{Region}", cfg.Region)
-	cfg.Restarter, cfg.Health = selfRestarter{c}, selfHealth{}
+	cfg.Restarter, cfg.Health = c.selfGate(), c.selfGate()
 	cfg.OnResult = c.onResult
 	// The guardian is the source version's binary, which the update keeps.
 	cfg.Launcher = c.guardianLauncher()
@@ -261,55 +250,6 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	return selfupdate.New(cfg)
 }
 
-// A detachedLauncher launches a detached command with its output appended
-// to a log file.
-type detachedLauncher struct {
-	path    string
-	args    []string
-	logPath string
-	pick    func() string // when set, chooses the path at each launch
-}
-
-func (d *detachedLauncher) Launch(ctx context.Context) (int, error) {
-	log, err := openAppend(d.logPath)
-	if err != nil {
-		return 0, err
-	}
-	defer log.Close() // the command has its own copy
-	path := d.path
-	if d.pick != nil {
-		path = d.pick()
-	}
-	cmd := selfupdate.DetachedCommand{Path: path, Args: d.args, Stdout: log, Stderr: log}
-	return cmd.Launch(ctx)
-}
-
-// currentBinary is the agent's executable in the version current points at.
-func currentBinary(installDir string) (string, error) {
-	l := selfupdate.Layout{Dir: installDir}
-	v, err := l.Current()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(l.VersionDir(v), binaryName()), nil
-}
-
-// checkExecutable says whether path, as currentBinary returns it, names
-// an executable regular file.
-func checkExecutable(path string, err error) error {
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%s is not an executable file", path)
-	}
-	return nil
-}
-
 // globalArgs are the global flags that make another ssm-agent process use
 // this one's configuration and directories.
 func globalArgs(g *globals) []string {
@@ -320,71 +260,40 @@ func globalArgs(g *globals) []string {
 	return args
 }
 
-// selfRestarter is the core's Restarter, for what Recover undoes itself
-// (when no guardian can be launched): the running version needs no
-// restart; another one replaces this process (current already points at
-// it) and recovers again — at once before the workers start, else through
-// the handover, which leaves the workers running.
-type selfRestarter struct{ c *core }
+// selfGate is the Restarter and HealthChecker of the core's updaters,
+// for what Recover undoes itself (when no guardian can be launched): the
+// running version needs no restart and is healthy; another one replaces
+// this process (current already points at it) and recovers again.
+func (c *core) selfGate() handover.Self { return handover.Self{Version: version, Replace: c.replace} }
 
-func (r selfRestarter) Restart(ctx context.Context, v string) error {
-	if v == version {
+// replace has the version current points at replace this core: at once
+// before the workers start, else through the handover, which leaves the
+// workers running.
+func (c *core) replace(ctx context.Context, v string) error {
+	if c.running.Load() {
+		c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
+		c.handingOver.Store(true)
+		c.stop()
 		return nil
 	}
-	if r.c.running.Load() {
-		r.c.log.Warn("an interrupted update is undone: handing over to the version current points at", "version", v)
-		r.c.handingOver.Store(true)
-		r.c.stop()
-		return nil
-	}
-	path, err := currentBinary(r.c.g.installDir)
+	l := selfupdate.Layout{Dir: c.g.installDir}
+	path, err := handover.CurrentBinary(l, binaryName())
 	if err != nil {
 		return err
 	}
-	r.c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
-	return handover.ExecCurrent(selfupdate.Layout{Dir: r.c.g.installDir}, binaryName(), os.Args, r.c.env)
+	c.log.Warn("an interrupted update is undone: running the version current points at", "version", v, "path", path)
+	return handover.ExecCurrent(l, binaryName(), os.Args, c.env)
 }
 
-// selfHealth is the core's HealthChecker: its own version is healthy, as
-// it is running.
-type selfHealth struct{}
-
-func (selfHealth) Check(ctx context.Context, v string) error {
-	if v != version {
-		return fmt.Errorf("this core runs %s, not %s", version, v)
-	}
-	return nil
-}
-
-// onResult records an update result; the key, taken from the journal when
-// it holds this result, makes sure it is recorded once.
+// onResult records an update result: the updater tells each once,
+// whichever process (a guardian, the core, a next core) reaches it first.
 func (c *core) onResult(r selfupdate.Result) {
-	key := ""
-	if j, err := c.updater.Journal(); err == nil && j.Result == r.Code && j.Target == r.Target {
-		key = journalKey(j)
-	}
 	if r.Err != nil {
 		c.log.Warn("update failed", "result", r.Code, "err", r.Err)
 	}
-	c.reportResult(key, r.Code, r.Source, r.Target)
-}
-
-// journalKey names a finished update for the record of reported results.
-func journalKey(j selfupdate.Journal) string {
-	return j.Result + "@" + j.Updated.UTC().Format(time.RFC3339Nano)
-}
-
-// reportJournal records the result of the last update if it has not been:
-// a guardian may have ended it while no core was there to be told.
-func (c *core) reportJournal() {
-	if c.updater == nil {
-		return
-	}
-	j, err := c.updater.Journal()
-	if err != nil || !j.Finished() || j.Result == "" {
-		return
-	}
-	c.reportResult(journalKey(j), j.Result, j.Source, j.Target)
+	c.record(telemetry.Event{Type: ssm.TypeUpdateResult, Name: r.Code, AgentVersion: r.Source,
+		Attributes: map[string]string{ssm.AttrSourceVersion: r.Source, ssm.AttrTargetVersion: r.Target}})
+	c.log.Info("update result", "result", r.Code)
 }
 
 // updateStatus is the update part of the core's status.

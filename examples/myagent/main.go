@@ -151,8 +151,8 @@ func (a *agent) runCore() error {
 
 	cfg := a.updateConfig()
 	cfg.Adopt = map[string]string{"myagent": self}
-	cfg.Restarter, cfg.Health = selfOnly{}, selfOnly{}
-	cfg.Launcher = &selfupdate.DetachedCommand{Path: self, Args: append([]string{"guardian"}, a.flags()...)}
+	cfg.Restarter, cfg.Health = handover.Self{Version: version}, handover.Self{Version: version}
+	cfg.Launcher = &selfupdate.DetachedCommand{Path: self, Binary: "myagent", Args: append([]string{"guardian"}, a.flags()...)}
 	cfg.OnResult = func(r selfupdate.Result) { a.record("agent_update_result", r.Code) }
 	u, err := selfupdate.New(cfg)
 	if err != nil {
@@ -192,18 +192,6 @@ func (a *agent) Handover() (bool, error) {
 	return handover.CanExec, nil
 }
 
-// selfOnly is the core's own Restarter and HealthChecker, for the updates
-// Recover undoes with no guardian: only its own version runs here.
-type selfOnly struct{}
-
-func (selfOnly) Restart(ctx context.Context, v string) error { return selfOnly{}.Check(ctx, v) }
-func (selfOnly) Check(ctx context.Context, v string) error {
-	if v != version {
-		return fmt.Errorf("this core runs %s, not %s", version, v)
-	}
-	return nil
-}
-
 // runGuardian finishes the update the journal describes.
 func (a *agent) runGuardian() error {
 	cfg := a.updateConfig()
@@ -214,10 +202,7 @@ func (a *agent) runGuardian() error {
 	if err != nil {
 		return err
 	}
-	if j, err := u.Journal(); err == nil {
-		g.Source = j.Source
-	}
-	r, err := u.RunGuardian(context.Background())
+	r, err := g.Run(context.Background(), u)
 	log.Printf("update %s: %v", r.Code, err)
 	return nil
 }

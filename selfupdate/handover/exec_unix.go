@@ -3,7 +3,6 @@
 package handover
 
 import (
-	"path/filepath"
 	"syscall"
 
 	"github.com/ssmkit/ssmkit/selfupdate"
@@ -16,10 +15,9 @@ const CanExec = true
 // the binary named binary in it — run with args[1:] and env. It returns
 // only on failure.
 func ExecCurrent(l selfupdate.Layout, binary string, args, env []string) error {
-	v, err := l.Current()
+	path, err := currentPath(l, binary)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(l.VersionDir(v), binary)
 	return syscall.Exec(path, append([]string{path}, args[1:]...), env)
 }

@@ -13,7 +13,11 @@
 //	g := &handover.Guardian{Core: handover.Dial(sock), Layout: layout, Binary: "myagent", Args: args}
 //	cfg.Restarter, cfg.Health = g, g
 //	u, _ := selfupdate.New(cfg)
-//	u.RunGuardian(ctx)
+//	g.Run(ctx, u) // RunGuardian, then the core is told and restarts its workers
+//
+// In the agent, Handler serves the socket, Self is the Restarter and
+// HealthChecker of the agent's own Updater, and ExecCurrent replaces the
+// process when it hands over.
 //
 // Handing over, the core leaves its workers running and execs the new
 // version in place (ExecCurrent), so that there is no moment without a
@@ -52,6 +56,12 @@ type Core interface {
 	// leaving its workers running: it execs that version in place (exec
 	// true) or exits for another process to start it.
 	Handover(ctx context.Context) (exec bool, err error)
+	// Report tells the core that runs now that an update has ended with
+	// r, so that it tells the result (see Reporter).
+	Report(ctx context.Context, r selfupdate.Result) error
+	// RestartWorkers has it restart its workers that still run an older
+	// executable, and returns their names.
+	RestartWorkers(ctx context.Context) ([]string, error)
 }
 
 // Defaults of Guardian.
@@ -89,9 +99,10 @@ type Guardian struct {
 	// Source, when set, names the version the update started from: going
 	// back to it skips the preflight.
 	Source string
-	// Launch starts a core detached; default selfupdate.DetachedCommand
-	// with no output.
-	Launch func(ctx context.Context, path string, args []string) (pid int, err error)
+	// Launch starts a core detached; default selfupdate.DetachedCommand,
+	// its output appended to LogPath when that is set.
+	Launch  func(ctx context.Context, path string, args []string) (pid int, err error)
+	LogPath string
 	// Log, when set, is told what the guardian does.
 	Log func(msg string, args ...any)
 
@@ -110,12 +121,15 @@ func (g *Guardian) log(msg string, args ...any) {
 }
 
 // binary is the agent's executable in the version current points at.
-func (g *Guardian) binary() (string, error) {
-	v, err := g.Layout.Current()
+func (g *Guardian) binary() (string, error) { return currentPath(g.Layout, g.Binary) }
+
+// currentPath is binary's path in the version current points at.
+func currentPath(l selfupdate.Layout, binary string) (string, error) {
+	v, err := l.Current()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(g.Layout.VersionDir(v), g.Binary), nil
+	return filepath.Join(l.VersionDir(v), binary), nil
 }
 
 // Restart runs version v as the core; see Guardian. ctx ends at the
@@ -229,7 +243,7 @@ func (g *Guardian) launch(ctx context.Context, v string) error {
 	launch := g.Launch
 	if launch == nil {
 		launch = func(ctx context.Context, path string, args []string) (int, error) {
-			return (&selfupdate.DetachedCommand{Path: path, Args: args}).Launch(ctx)
+			return (&selfupdate.DetachedCommand{Path: path, Args: args, LogPath: g.LogPath}).Launch(ctx, "")
 		}
 	}
 	pid, err := launch(ctx, path, g.Args)

@@ -27,6 +27,8 @@ type fakeCore struct {
 	down     bool
 	handed   int
 	noAnswer bool
+	reports  []selfupdate.Result
+	restarts int
 }
 
 type Status = handover.Status
@@ -49,6 +51,20 @@ func (f *fakeCore) Handover(ctx context.Context) (bool, error) {
 }
 
 // layoutWith installs versions whose binary prints its version.
+func (f *fakeCore) Report(ctx context.Context, r selfupdate.Result) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, r)
+	return nil
+}
+
+func (f *fakeCore) RestartWorkers(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.restarts++
+	return []string{"worker"}, nil
+}
+
 func layoutWith(t *testing.T, current string, versions ...string) selfupdate.Layout {
 	t.Helper()
 	l := selfupdate.Layout{Dir: t.TempDir()}

@@ -32,7 +32,7 @@ func Example() {
 	client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("releases"),
 		Key: aws.String("ssm-agent-manifest.json"), Body: bytes.NewReader([]byte(`{"SchemaVersion": "1.0"}`))})
 
-	sources := selfupdate.DefaultSources()
+	sources := selfupdate.NewSources(nil)
 	sources["s3"] = selfupdates3.New(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	obj, err := sources.Open(context.Background(), "s3://releases/ssm-agent-manifest.json", selfupdate.Request{})
 	if err != nil {

@@ -174,10 +174,7 @@ func TestHTTPSEndpoint(t *testing.T) {
 	if _, err := New(fakeConfig(srv.URL), pathStyle).Open(ctx, "s3://releases/pkg", selfupdate.Request{}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("an endpoint of an unknown CA: %v", err)
 	}
-	pool, err := selfupdate.CertPool(ca.PEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool := ca.Pool()
 	for _, client := range []aws.HTTPClient{nil, &http.Client{}} {
 		cfg := fakeConfig(srv.URL)
 		cfg.HTTPClient = client

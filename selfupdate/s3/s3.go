@@ -6,7 +6,7 @@
 // A Source made by New keeps to selfupdate's URL rule: the endpoint is
 // https, or plain http to a loopback host (a local fake or mirror), and
 // every redirect the SDK would follow obeys the rule too (see
-// selfupdate.GuardClient).
+// selfupdate.HTTPSource).
 package s3
 
 import (
@@ -24,6 +24,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/ssmkit/ssmkit/internal/urlguard"
 	"github.com/ssmkit/ssmkit/selfupdate"
 )
 
@@ -51,7 +52,7 @@ func New(cfg aws.Config, optFns ...func(*s3.Options)) *Source {
 }
 
 // GuardHTTPClient is an s3.Options function that makes the client keep to
-// selfupdate's URL rule (selfupdate.GuardClient) at every request and
+// selfupdate's URL rule (see selfupdate.HTTPSource) at every request and
 // redirect. The client's HTTPClient must be an *awshttp.BuildableClient
 // (the SDK's default) or an *http.Client; any other fails every request,
 // as its redirects cannot be checked.
@@ -65,7 +66,7 @@ func GuardHTTPClient(o *s3.Options) {
 	}
 	switch hc := c.(type) {
 	case *http.Client:
-		o.HTTPClient = selfupdate.GuardClient(hc)
+		o.HTTPClient = urlguard.Client(hc)
 	case failing:
 	default:
 		o.HTTPClient = failing{fmt.Errorf("selfupdate/s3: the S3 client's HTTPClient %T cannot be guarded; use an *http.Client or *awshttp.BuildableClient", c)}
@@ -73,8 +74,8 @@ func GuardHTTPClient(o *s3.Options) {
 }
 
 // WithRootCAs is an s3.Options function that makes the client trust roots
-// instead of the system's CAs (build them with selfupdate.CertPool to add
-// a private CA to the system's). The client's HTTPClient must be an
+// instead of the system's CAs (to add a private CA to the system's, add it
+// to x509.SystemCertPool's pool). The client's HTTPClient must be an
 // *awshttp.BuildableClient or an *http.Client whose Transport is nil or an
 // *http.Transport; any other fails every request.
 func WithRootCAs(roots *x509.CertPool) func(*s3.Options) {
@@ -155,7 +156,7 @@ func (s *Source) Open(ctx context.Context, rawURL string, req selfupdate.Request
 
 // openError turns a GetObject error into the Source's.
 func openError(rawURL string, err error) error {
-	var ue *selfupdate.URLError
+	var ue *urlguard.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("selfupdate/s3: get %s: %w", rawURL, ue)
 	}
