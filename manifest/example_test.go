@@ -6,6 +6,7 @@ import (
 	"log"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ssmkit/ssmkit/manifest"
 )
@@ -121,4 +122,16 @@ func ExampleLinuxPlatform() {
 	// Output:
 	// ubuntu
 	// linux
+}
+
+// A release staged in waves: an agent takes it once its wave has opened.
+func ExampleRollout_Decide() {
+	r := &manifest.Rollout{
+		Start: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
+		Waves: []manifest.Wave{{Percent: 1, AfterHours: 0}, {Percent: 10, AfterHours: 24}, {Percent: 100, AfterHours: 72}},
+	}
+	v := manifest.MustParseVersion("3.2.0.0")
+	s := r.Decide("i-0123456789abcdef0", "", v, time.Date(2027, 3, 2, 0, 0, 0, 0, time.UTC))
+	fmt.Println(s.Position, s.Wave, s.Open, s.OpensAt.Format(time.RFC3339))
+	// Output: 27.32 2 false 2027-03-04T00:00:00Z
 }

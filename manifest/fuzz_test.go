@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The seed corpora live in testdata/fuzz/<FuzzName>; go test runs them as
@@ -13,6 +14,7 @@ import (
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(doc(`{"Version":"1.0","CheckSum":"` + sumA + `","Status":"Deprecated"},{"Version":"2","CheckSum":"` + sumB + `"}`)))
+	f.Add([]byte(rolloutDoc(plan)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseOptions{MaxBytes: 1 << 20}.Parse(bytes.NewReader(data))
 		if err != nil {
@@ -26,7 +28,42 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkManifest(t, m)
+		checkRoundTrip(t, m)
 	})
+}
+
+// checkRoundTrip checks that Marshal's output parses back to a manifest
+// that marshals the same, and that rollouts decide the same on both.
+func checkRoundTrip(t *testing.T, m *Manifest) {
+	out, err := m.Marshal()
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	back, err := Parse(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("Parse(Marshal()) = %v on\n%s", err, out)
+	}
+	again, err := back.Marshal()
+	if err != nil || !bytes.Equal(again, out) {
+		t.Fatalf("Marshal does not round-trip (%v):\n%s\n---\n%s", err, out, again)
+	}
+	at := time.Date(2027, 3, 2, 0, 0, 0, 0, time.UTC)
+	for pi, p := range m.Packages {
+		for fi, f := range p.Files {
+			for ri, r := range f.Releases {
+				if r.Rollout == nil {
+					continue
+				}
+				a := r.Rollout.Decide("i-0123456789abcdef0", "canary", r.Version, at)
+				b := back.Packages[pi].Files[fi].Releases[ri].Rollout.Decide("i-0123456789abcdef0", "canary", r.Version, at)
+				sameTime := a.OpensAt.Equal(b.OpensAt)
+				a.OpensAt, b.OpensAt = time.Time{}, time.Time{}
+				if a != b || !sameTime {
+					t.Fatalf("rollout decides %+v, read back %+v", a, b)
+				}
+			}
+		}
+	}
 }
 
 // checkManifest checks the invariants of a parsed manifest and that every
@@ -96,9 +133,14 @@ func checkDecision(t *testing.T, m *Manifest, p *Package, f *File, r Release) {
 		if !errors.Is(err, ErrUnknownStatus) {
 			t.Fatalf("Decide on status %q: error %v, want ErrUnknownStatus", r.Status, err)
 		}
+	case errors.Is(err, ErrInvalidRollout):
 	case err != nil:
 		t.Fatalf("Decide(%s %s): %v", f.Name, r.Version, err)
-	case (d.Target != nil) != (d.Action == ActionUpdate):
+	case d.Rollout != nil && d.Action == ActionUpdate && !d.Rollout.Allowed():
+		t.Fatalf("Decide: update with the rollout %+v", d.Rollout)
+	case d.Rollout != nil && (d.Target == nil || d.Target.Rollout == nil):
+		t.Fatalf("Decide: a rollout status without a target's rollout")
+	case d.Rollout == nil && (d.Target != nil) != (d.Action == ActionUpdate):
 		t.Fatalf("Decide: target %v with action %q", d.Target, d.Action)
 	case d.Action == ActionUpdate && (r.Status != StatusDeprecated || Compare(d.Target.Version, r.Version) < 0 || d.Target.Status != StatusActive):
 		t.Fatalf("Decide: update from %s %s to %s %s", r.Version, r.Status, d.Target.Version, d.Target.Status)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // DefaultMaxBytes is the size limit Parse applies to a manifest.
@@ -25,6 +26,12 @@ var ErrTooLarge = errors.New("manifest too large")
 type Manifest struct {
 	// SchemaVersion is the manifest's schema version, "1.0" in every SSM manifest.
 	SchemaVersion string
+	// ManifestVersion and Expires are the fields a signed manifest carries
+	// (see selfupdate/signing): a version that never goes down, and the
+	// time after which the manifest is stale. They are zero when absent;
+	// SSM's own manifests have neither.
+	ManifestVersion uint64
+	Expires         time.Time
 	// URIFormat is the template of package download URLs; see Manifest.URL.
 	URIFormat string
 	// Packages are the packages in manifest order.
@@ -61,6 +68,9 @@ type Release struct {
 	// Status is the release status. A missing or empty status in the
 	// manifest reads as StatusActive; any other value is kept as it is.
 	Status Status
+	// Rollout stages the release across a fleet; nil means open to every
+	// agent at once.
+	Rollout *Rollout
 }
 
 // ParseOptions tune parsing. The zero value is ready to use.
@@ -129,9 +139,11 @@ func parseBytes(data []byte) (*Manifest, error) {
 // validates and converts, so that each problem is reported with its path.
 type (
 	wireManifest struct {
-		SchemaVersion string
-		UriFormat     string
-		Packages      []wirePackage
+		SchemaVersion   string
+		ManifestVersion uint64
+		Expires         string
+		UriFormat       string
+		Packages        []wirePackage
 	}
 	wirePackage struct {
 		Name  string
@@ -148,5 +160,12 @@ type (
 		Version  string
 		CheckSum string
 		Status   string
+		Rollout  *wireRollout
+	}
+	wireRollout struct {
+		Start  string
+		Waves  []Wave
+		Groups []Group
+		Paused bool
 	}
 )

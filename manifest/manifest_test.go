@@ -153,9 +153,9 @@ func TestParseKeysCaseInsensitive(t *testing.T) {
 	m := mustParse(t, in)
 	f := mustFile(t, m, "p", "f")
 	want := []Release{
-		{MustParseVersion("1.0"), sumA, StatusDeprecated},
-		{MustParseVersion("2.0"), sumB, StatusActive},
-		{MustParseVersion("3.0"), sumA, StatusInactive},
+		{MustParseVersion("1.0"), sumA, StatusDeprecated, nil},
+		{MustParseVersion("2.0"), sumB, StatusActive, nil},
+		{MustParseVersion("3.0"), sumA, StatusInactive, nil},
 	}
 	if len(f.Releases) != len(want) {
 		t.Fatalf("got %d releases, want %d", len(f.Releases), len(want))

@@ -1,8 +1,10 @@
 package manifest
 
 import (
+	"errors"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fileIndex answers a File's queries in constant time.
@@ -19,11 +21,17 @@ func (w *wireManifest) build() (*Manifest, error) {
 	if err := w.checkDocument(); err != nil {
 		return nil, err
 	}
+	expires, err := parseTime("Expires", w.Expires)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{
-		SchemaVersion: w.SchemaVersion,
-		URIFormat:     w.UriFormat,
-		Packages:      make([]Package, len(w.Packages)),
-		byName:        make(map[string]int, len(w.Packages)),
+		SchemaVersion:   w.SchemaVersion,
+		ManifestVersion: w.ManifestVersion,
+		URIFormat:       w.UriFormat,
+		Packages:        make([]Package, len(w.Packages)),
+		Expires:         expires,
+		byName:          make(map[string]int, len(w.Packages)),
 	}
 	for i := range w.Packages {
 		wp := &w.Packages[i]
@@ -149,7 +157,49 @@ func (wr *wireRelease) build(path string, i int) (Release, error) {
 	if status == "" {
 		status = StatusActive
 	}
-	return Release{Version: Version{s: wr.Version}, Checksum: wr.CheckSum, Status: status}, nil
+	r := Release{Version: Version{s: wr.Version}, Checksum: wr.CheckSum, Status: status}
+	if wr.Rollout != nil {
+		ro, err := wr.Rollout.build(releasePath(path, i) + ".Rollout")
+		if err != nil {
+			return Release{}, err
+		}
+		r.Rollout = ro
+	}
+	return r, nil
+}
+
+func (wr *wireRollout) build(path string) (*Rollout, error) {
+	start, err := parseTime(path+".Start", wr.Start)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rollout{Start: start, Waves: wr.Waves, Groups: wr.Groups, Paused: wr.Paused}
+	if err := r.check(); err != nil {
+		return nil, rolloutParseError(path, err)
+	}
+	return r, nil
+}
+
+// rolloutParseError turns an error of a rollout check into a *ParseError
+// whose path is the field's, under the rollout at path.
+func rolloutParseError(path string, err error) error {
+	var re *rolloutError
+	if errors.As(err, &re) {
+		return &ParseError{Path: path + "." + re.Field, Err: re.Err}
+	}
+	return &ParseError{Path: path, Err: err}
+}
+
+// parseTime parses an optional RFC 3339 time.
+func parseTime(path, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, parseErrorf(path, "invalid time %q: want RFC 3339, such as 2027-01-31T00:00:00Z", cutName(s))
+	}
+	return t, nil
 }
 
 func releasePath(filePath string, i int) string {

@@ -6,16 +6,21 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/ssmkit/ssmkit/manifest"
 )
 
 const manifestCheckSynopsis = `--manifest PATH [--version V] [--package NAME] [--platform NAME]
-                             [--arch ARCH] [--region REGION] [--allow-downgrade] [--json]
+                             [--arch ARCH] [--region REGION] [--allow-downgrade]
+                             [--instance-id ID] [--group NAME] [--at TIME] [--json]
 
 Reads an SSM agent manifest and decides whether version V of the package
 should be updated on the platform: only a Deprecated version is, to the
 latest Active release, and never to an older one unless --allow-downgrade.
+When that release has a Rollout, the update is due only once the agent's
+wave (placed by --instance-id) or group (--group) has opened at --at, and
+the rollout is not paused.
 Exit status 0 when a decision was made (update or none), 1 when the manifest
 is invalid or lacks the file or version, 2 for a usage error.
 
@@ -29,6 +34,30 @@ type checkResult struct {
 	Target  *checkTarget    `json:"target"`
 	Action  manifest.Action `json:"action"`
 	Reason  string          `json:"reason"`
+	Rollout *rolloutJSON    `json:"rollout,omitempty"`
+}
+
+// rolloutJSON is where an agent stands in a release's rollout, as manifest
+// check --json and update --check --json print it.
+type rolloutJSON struct {
+	Open     bool    `json:"open"`
+	OpensAt  string  `json:"opensAt,omitempty"`
+	Position float64 `json:"position"`
+	Wave     int     `json:"wave"`
+	Group    string  `json:"group"`
+	Paused   bool    `json:"paused"`
+	Reason   string  `json:"reason"`
+}
+
+func newRolloutJSON(s *manifest.RolloutStatus) *rolloutJSON {
+	if s == nil {
+		return nil
+	}
+	r := &rolloutJSON{Open: s.Open, Position: s.Position, Wave: s.Wave, Group: s.Group, Paused: s.Paused, Reason: s.Reason}
+	if !s.OpensAt.IsZero() {
+		r.OpensAt = s.OpensAt.UTC().Format(time.RFC3339)
+	}
+	return r
 }
 
 type checkRelease struct {
@@ -55,6 +84,9 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 		region    = fs.String("region", "us-east-1", "the AWS `REGION` of the download URL")
 		downgrade = fs.Bool("allow-downgrade", false, "update to the latest Active release even when it is older")
 		asJSON    = fs.Bool("json", false, "print the decision as one JSON object")
+		instance  = fs.String("instance-id", "", "the agent's instance `ID`, which places it in a rollout's waves (default: none, placed last)")
+		group     = fs.String("group", "", "the agent's rollout group `NAME` (SelfUpdate.Group)")
+		at        = fs.String("at", "", "the `TIME` to decide for, RFC 3339 (default: now)")
 	)
 	if status, stop := parseFlags(fs, args); stop {
 		return status
@@ -72,6 +104,17 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	if *pkg == "" || *arch == "" {
 		return usageError(fs, "--package and --arch must not be empty")
 	}
+	when := time.Now()
+	if *at != "" {
+		if when, err = time.Parse(time.RFC3339, *at); err != nil {
+			return usageError(fs, "--at %q: want an RFC 3339 time, such as 2027-01-31T02:00:00Z", *at)
+		}
+	}
+	if *group != "" {
+		if err := manifest.CheckGroupName(*group); err != nil {
+			return usageError(fs, "--group: %v", err)
+		}
+	}
 	p := manifest.Platform{Name: *platform, Arch: *arch}
 	if p.Name == "" {
 		detected, err := manifest.DetectPlatform("")
@@ -85,7 +128,8 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	d, err := m.Decide(manifest.Query{Package: *pkg, Platform: p, Current: v, AllowDowngrade: *downgrade})
+	d, err := m.Decide(manifest.Query{Package: *pkg, Platform: p, Current: v, AllowDowngrade: *downgrade,
+		InstanceID: *instance, Group: *group, At: when})
 	if err != nil {
 		return failure(s, name, fmt.Errorf("%s: %w", *path, err))
 	}
@@ -95,6 +139,7 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 		Current: checkRelease{d.Current.Version.String(), d.Current.Status},
 		Action:  d.Action,
 		Reason:  d.Reason,
+		Rollout: newRolloutJSON(d.Rollout),
 	}
 	if d.Target != nil {
 		url, err := m.URL(*region, d.Package, d.File, d.Target.Version)
@@ -133,9 +178,12 @@ func readManifest(s streams, path string) (*manifest.Manifest, error) {
 }
 
 func printCheck(w io.Writer, r checkResult) {
-	if r.Target == nil {
+	switch {
+	case r.Target != nil && r.Action == manifest.ActionNone:
+		fmt.Fprintf(w, "%s: no update yet: %s (%s), %s (%s) waits for its rollout\n", r.File, r.Current.Version, r.Current.Status, r.Target.Version, r.Target.Status)
+	case r.Target == nil:
 		fmt.Fprintf(w, "%s: no update: %s (%s)\n", r.File, r.Current.Version, r.Current.Status)
-	} else {
+	default:
 		fmt.Fprintf(w, "%s: update %s (%s) -> %s (%s)\n", r.File, r.Current.Version, r.Current.Status, r.Target.Version, r.Target.Status)
 	}
 	fmt.Fprintf(w, "  %s\n", r.Reason)
