@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
 )
 
@@ -33,17 +33,15 @@ type MaintenanceWindowConfig struct {
 	TimeZone string
 }
 
-// groupPattern is what SelfUpdate.Group may be: a manifest rollout group's
-// name.
-var groupPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // maxWindowMinutes is the longest window, in minutes.
 const maxWindowMinutes = int(selfupdate.MaxWindowDuration / time.Minute)
 
 // checkRollout checks SelfUpdate.Group and SelfUpdate.MaintenanceWindow.
 func checkRollout(su SelfUpdateConfig) error {
-	if su.Group != "" && !groupPattern.MatchString(su.Group) {
-		return fmt.Errorf("SelfUpdate.Group is %q: want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (a manifest rollout group's name)", su.Group)
+	if su.Group != "" {
+		if err := manifest.CheckGroupName(su.Group); err != nil {
+			return fmt.Errorf("SelfUpdate.Group: %w (a manifest rollout group's name)", err)
+		}
 	}
 	_, err := su.MaintenanceWindow.window()
 	return err

@@ -13,7 +13,7 @@ import (
 // core's start-up and `ssm-agent config` both refuse, with what the error
 // names.
 var badRolloutConfigs = []struct{ name, in, want string }{
-	{"group-path", `{"SelfUpdate": {"Group": "../prod"}}`, `SelfUpdate.Group is "../prod"`},
+	{"group-path", `{"SelfUpdate": {"Group": "../prod"}}`, `SelfUpdate.Group: group name "../prod"`},
 	{"group-long", `{"SelfUpdate": {"Group": "` + strings.Repeat("g", 65) + `"}}`, "SelfUpdate.Group"},
 	{"group-space", `{"SelfUpdate": {"Group": "can ary"}}`, "SelfUpdate.Group"},
 	{"group-kind", `{"SelfUpdate": {"Group": 3}}`, "Group: want a string"},

@@ -141,8 +141,10 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 		Package: cfg.SelfUpdate.PackageName, AllowDowngrade: f.downgrade || cfg.SelfUpdate.AllowDowngrade, PublicKeys: pubs,
 		InstallDir: g.installDir, StateDir: filepath.Join(g.dataDir, "update"),
 	}
-	if f.group != "" && !groupPattern.MatchString(f.group) {
-		return usageError(fs, "--group %q: want 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", f.group)
+	if f.group != "" {
+		if err := manifest.CheckGroupName(f.group); err != nil {
+			return usageError(fs, "--group: %v", err)
+		}
 	}
 	if f.instanceID != "" {
 		cfg.Identity, cfg.Telemetry.InstanceId = IdentityConfig{}, f.instanceID
@@ -160,7 +162,8 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 		return failure(s, name, err)
 	}
 	d := plan.Decision
-	res := checkResult{Package: d.Package, File: d.File, Current: checkRelease{d.Current.Version.String(), d.Current.Status}, Action: d.Action, Reason: d.Reason}
+	res := checkResult{Package: d.Package, File: d.File, Current: checkRelease{d.Current.Version.String(), d.Current.Status}, Action: d.Action, Reason: d.Reason,
+		Rollout: newRolloutJSON(plan.Rollout)}
 	if d.Target != nil {
 		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, plan.URL}
 	}

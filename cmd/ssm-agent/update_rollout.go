@@ -13,39 +13,22 @@ import (
 // What `update --check` says of a release's rollout and the maintenance
 // window: where the agent stands, and when its update may next happen.
 
-// rolloutJSON is a rollout status as `manifest check --json` prints it.
-type rolloutJSON struct {
-	Open     bool      `json:"open"`
-	OpensAt  time.Time `json:"opensAt,omitzero"`
-	Position float64   `json:"position"`
-	Wave     int       `json:"wave"`
-	Group    string    `json:"group"`
-	Paused   bool      `json:"paused"`
-	Reason   string    `json:"reason"`
-}
-
-func rolloutOf(r *manifest.RolloutStatus) *rolloutJSON {
-	if r == nil {
-		return nil
-	}
-	return &rolloutJSON{r.Open, r.OpensAt.UTC(), r.Position, r.Wave, r.Group, r.Paused, r.Reason}
-}
-
-// updateWhen is what `update --check` adds to the decision: "rollout" (as
-// manifest check has it; absent when the target has none), "nextAllowed"
-// (when the update may happen — now's time when it may happen now; absent
-// when it may not happen as the manifest stands: no update, a paused
-// rollout, a wave that never opens) and "allowed" (whether it may now).
+// updateWhen is what `update --check` adds to manifest check's decision
+// (whose "rollout" object it fills too): "nextAllowed" (when the update
+// may happen — now's time when it may happen now; absent when it may not
+// happen as the manifest stands: no update, a paused rollout, a wave that
+// never opens), "allowed" (whether it may now, window and all) and
+// "maintenanceWindow" (SelfUpdate.MaintenanceWindow in words).
 type updateWhen struct {
-	Rollout     *rolloutJSON `json:"rollout,omitempty"`
-	NextAllowed time.Time    `json:"nextAllowed,omitzero"`
-	Allowed     bool         `json:"allowed"`
-	Window      string       `json:"maintenanceWindow,omitempty"`
+	NextAllowed time.Time `json:"nextAllowed,omitzero"`
+	Allowed     bool      `json:"allowed"`
+	Window      string    `json:"maintenanceWindow,omitempty"`
+	rollout     *manifest.RolloutStatus
 }
 
 // whenOf says when plan's update may happen, decided at now.
 func whenOf(plan *selfupdate.Plan, w *selfupdate.Window, now time.Time) updateWhen {
-	res := updateWhen{Rollout: rolloutOf(plan.Rollout), Allowed: plan.Allowed(), Window: describeWindow(w)}
+	res := updateWhen{Allowed: plan.Allowed(), Window: describeWindow(w), rollout: plan.Rollout}
 	switch {
 	case res.Allowed:
 		res.NextAllowed = now.UTC().Truncate(time.Second)
@@ -57,7 +40,7 @@ func whenOf(plan *selfupdate.Plan, w *selfupdate.Window, now time.Time) updateWh
 
 // printWhen prints the rollout and the next allowed time under the plan.
 func printWhen(out io.Writer, wh updateWhen, w *selfupdate.Window) {
-	if r := wh.Rollout; r != nil {
+	if r := wh.rollout; r != nil {
 		place := fmt.Sprintf("position %.2f", r.Position)
 		switch {
 		case r.Group != "":
@@ -88,7 +71,7 @@ func printWhen(out io.Writer, wh updateWhen, w *selfupdate.Window) {
 			fmt.Fprintf(out, " (%s)", wh.NextAllowed.In(w.Location).Format("Mon 2006-01-02 15:04 MST"))
 		}
 		fmt.Fprintln(out)
-	case wh.Rollout != nil && wh.Rollout.Paused:
+	case wh.rollout != nil && wh.rollout.Paused:
 		fmt.Fprintf(out, "  next allowed update: none while the rollout is paused\n")
 	}
 }
