@@ -169,3 +169,41 @@ func TestWindowValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// FuzzWindowNext: for any valid window and time, Next's opening holds t
+// or starts after it, lasts at least Duration, and agrees with Contains.
+func FuzzWindowNext(f *testing.F) {
+	f.Add(uint8(0b1100001), int64(2*time.Hour), int64(4*time.Hour), int64(1774746000), uint8(1))
+	f.Add(uint8(0), int64(0), int64(MaxWindowDuration), int64(1761350400), uint8(2))
+	f.Add(uint8(0b1), int64(150*time.Minute), int64(time.Hour), int64(1772953200), uint8(3))
+	zones := []string{"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"}
+	f.Fuzz(func(t *testing.T, days uint8, start, duration, unix int64, zone uint8) {
+		loc, err := time.LoadLocation(zones[int(zone)%len(zones)])
+		if err != nil {
+			t.Skip(err)
+		}
+		w := &Window{Start: time.Duration(start), Duration: time.Duration(duration), Location: loc}
+		for d := time.Sunday; d <= time.Saturday; d++ {
+			if days&(1<<d) != 0 {
+				w.Days = append(w.Days, d)
+			}
+		}
+		if w.Validate() != nil || unix < -1e11 || unix > 1e11 {
+			return
+		}
+		at := time.Unix(unix, 0)
+		s, e := w.Next(at)
+		switch {
+		case e.Sub(s) < w.Duration:
+			t.Fatalf("%+v at %s: opening %s–%s shorter than the window", w, at, s, e)
+		case !e.After(at):
+			t.Fatalf("%+v at %s: opening %s–%s already over", w, at, s, e)
+		case s.After(at) && s.Sub(at) > 8*24*time.Hour:
+			t.Fatalf("%+v at %s: next opening %s more than a week away", w, at, s)
+		case w.Contains(at) != !s.After(at):
+			t.Fatalf("%+v at %s: Contains disagrees with Next %s–%s", w, at, s, e)
+		case !w.Contains(s) || !w.on(s.In(loc).Weekday()):
+			t.Fatalf("%+v at %s: opening %s not on a window day", w, at, s)
+		}
+	})
+}

@@ -93,3 +93,38 @@ func TestConfigRolloutAccepted(t *testing.T) {
 		t.Errorf("an unset window or group is shown: %s", b)
 	}
 }
+
+// FuzzMaintenanceWindow: any SelfUpdate section parses or is refused with
+// an error naming a SelfUpdate key, never a panic; an accepted window is
+// one selfupdate.New accepts.
+func FuzzMaintenanceWindow(f *testing.F) {
+	for _, s := range []string{
+		`{"Days": ["Sat", "Sun"], "Start": "02:00", "DurationMinutes": 240, "TimeZone": "UTC"}`,
+		`{"Days": ["monday"], "Start": "23:59", "DurationMinutes": 10080, "TimeZone": "America/New_York"}`,
+		`{"Start": "00:00", "DurationMinutes": 1}`,
+		`{"Days": ["Caturday"], "Start": "2:00", "DurationMinutes": 0, "TimeZone": "../x"}`,
+	} {
+		f.Add(s, "canary")
+	}
+	f.Fuzz(func(t *testing.T, window, group string) {
+		g, _ := json.Marshal(group)
+		in := `{"SelfUpdate": {"Group": ` + string(g) + `, "MaintenanceWindow": ` + window + `}}`
+		cfg, _, err := parseConfig([]byte(in))
+		if err != nil {
+			return
+		}
+		w, err := cfg.SelfUpdate.MaintenanceWindow.window()
+		if err != nil {
+			t.Fatalf("parseConfig accepted %s, window() refuses it: %v", window, err)
+		}
+		if err := w.Validate(); err != nil {
+			t.Fatalf("accepted %s: %v", window, err)
+		}
+		if w != nil {
+			at := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+			if s, e := w.Next(at); e.Sub(s) < time.Minute || e.Before(at) {
+				t.Fatalf("%s: Next = %s, %s", window, s, e)
+			}
+		}
+	})
+}
