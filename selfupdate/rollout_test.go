@@ -84,7 +84,26 @@ func TestServeWaitsForRolloutAndWindow(t *testing.T) {
 		cfg, _ := rolloutSetup(t, `{"Start":"`+start.UTC().Format(time.RFC3339)+`","Groups":[{"Name":"canary","AfterHours":30}]}`)
 		cfg.Group = "canary"
 		cfg.Window = &Window{Start: 2 * time.Hour, Duration: 4 * time.Hour}
+		type check struct {
+			plan     *Plan
+			at, next time.Time
+		}
+		var mu sync.Mutex
+		var checks []check
+		cfg.OnCheck = func(p *Plan, next time.Time) {
+			mu.Lock()
+			checks = append(checks, check{p, time.Now(), next})
+			mu.Unlock()
+		}
 		attempts := serveFor(t, cfg, 5*24*time.Hour)
+		mu.Lock()
+		defer mu.Unlock()
+		// The first check (1–2 h) sees the group open at +30 h, outside
+		// the window: allowed Monday 02:00, checked again inside it.
+		if len(checks) < 2 || checks[0].plan == nil || checks[0].plan.Rollout == nil || checks[0].plan.Rollout.Open ||
+			!checks[0].plan.NextAllowed.Equal(start.Add(50*time.Hour)) || !checks[0].next.Equal(checks[1].at) {
+			t.Fatalf("checks %+v", checks)
+		}
 		if len(attempts) != 1 {
 			t.Fatalf("%d install attempts in 5 days, want 1: %v", len(attempts), attempts)
 		}

@@ -574,7 +574,12 @@ func (u *Updater) Serve(ctx context.Context) error {
 			if err != nil && !errors.Is(err, ErrGuardianActive) {
 				u.reportError(err) // results went to OnResult; this is for the log
 			}
-			next.Reset(nextCheck(s, plan, u.cfg.Now(), u.rand))
+			now := u.cfg.Now()
+			wait := nextCheck(s, plan, now, u.rand)
+			next.Reset(wait)
+			if u.cfg.OnCheck != nil {
+				u.cfg.OnCheck(plan, now.Add(wait))
+			}
 		}
 	}
 }

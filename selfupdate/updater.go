@@ -115,6 +115,10 @@ type Config struct {
 	FreeSpace SpaceRule
 	// OnResult is told every update's outcome.
 	OnResult func(Result)
+	// OnCheck, when set, is told after each of Serve's scheduled checks
+	// its plan (nil when the manifest could not be read or decided on)
+	// and when Serve checks next: what a status display shows.
+	OnCheck func(plan *Plan, next time.Time)
 	// OnError, when set, is told what Serve meets that is no update's
 	// result: a Recover that fails, an update that could not start.
 	OnError func(error)

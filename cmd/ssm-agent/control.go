@@ -84,6 +84,12 @@ type UpdateStatus struct {
 	LastResult string    `json:"lastResult"`
 	LastError  string    `json:"lastError,omitempty"`
 	Updated    time.Time `json:"updated,omitzero"`
+	// Of the scheduled updater's last check (absent before one): when
+	// the update it found may happen and where the agent stands in its
+	// rollout, as update --check prints them, and when it checks next.
+	NextAllowed time.Time    `json:"nextAllowed,omitzero"`
+	Rollout     *rolloutJSON `json:"rollout,omitempty"`
+	NextCheck   time.Time    `json:"nextCheck,omitzero"`
 }
 
 // TelemetryStatus is one telemetry sink in Status.

@@ -52,6 +52,10 @@ type core struct {
 	updateMu       sync.Mutex                // serialises update requests
 	reportMu       sync.Mutex                // serialises the recording of update results
 	reported       string                    // the key of the last update result recorded
+
+	// lastCheck is what the scheduled updater's last check said
+	// (update_rollout.go).
+	lastCheck atomic.Pointer[updateWhen]
 }
 
 func runCore(s streams, g *globals) int {

@@ -24,6 +24,7 @@ type updateWhen struct {
 	Allowed     bool      `json:"allowed"`
 	Window      string    `json:"maintenanceWindow,omitempty"`
 	rollout     *manifest.RolloutStatus
+	nextCheck   time.Time
 }
 
 // whenOf says when plan's update may happen, decided at now.
@@ -95,4 +96,49 @@ func describeWindow(w *selfupdate.Window) string {
 	}
 	start := time.Time{}.Add(w.Start).Format("15:04")
 	return fmt.Sprintf("%s %s for %s, %s", days, start, w.Duration, loc)
+}
+
+// onCheck keeps what the scheduled updater's last check said, for status.
+func (c *core) onCheck(plan *selfupdate.Plan, next time.Time) {
+	wh := updateWhen{nextCheck: next}
+	if plan != nil {
+		w, _ := c.cfg.SelfUpdate.MaintenanceWindow.window()
+		wh = whenOf(plan, w, time.Now())
+		wh.nextCheck = next
+	}
+	c.lastCheck.Store(&wh)
+}
+
+// checkStatus adds the last check's findings to the update status.
+func (c *core) checkStatus(st *UpdateStatus) {
+	wh := c.lastCheck.Load()
+	if wh == nil {
+		return
+	}
+	st.NextCheck = wh.nextCheck.UTC()
+	st.Rollout = newRolloutJSON(wh.rollout)
+	if !wh.Allowed {
+		st.NextAllowed = wh.NextAllowed
+	}
+}
+
+// printUpdateWhen prints status's line on the scheduled updater's last
+// check, if there was one.
+func printUpdateWhen(w io.Writer, u UpdateStatus) {
+	if u.NextCheck.IsZero() {
+		return
+	}
+	line := "  next check " + u.NextCheck.Format(time.RFC3339)
+	if !u.NextAllowed.IsZero() {
+		line += ", update allowed from " + u.NextAllowed.Format(time.RFC3339)
+	}
+	if r := u.Rollout; r != nil {
+		switch {
+		case r.Paused:
+			line += ", rollout paused"
+		case !r.Open && r.OpensAt != "":
+			line += ", rollout opens for this agent " + r.OpensAt
+		}
+	}
+	fmt.Fprintln(w, line)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
 )
 
@@ -90,5 +91,38 @@ func TestUpdateCheckNextAllowed(t *testing.T) {
 	}
 	if status, _, errOut := runCLI(t, "", append(check, "--group", "../x")...); status != 2 || !strings.Contains(errOut, "--group") {
 		t.Errorf("bad --group = %d, %q", status, errOut)
+	}
+}
+
+// TestStatusShowsLastCheck: what the scheduled updater's last check found
+// reaches status: the next check, when the update may happen, the rollout.
+func TestStatusShowsLastCheck(t *testing.T) {
+	c := &core{}
+	var st UpdateStatus
+	c.checkStatus(&st)
+	if !st.NextCheck.IsZero() || st.Rollout != nil {
+		t.Fatalf("before a check: %+v", st)
+	}
+	opens := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	next := opens.Add(3 * time.Hour)
+	c.onCheck(&selfupdate.Plan{NextAllowed: opens, Rollout: &manifest.RolloutStatus{OpensAt: opens, Position: 42.5, Wave: 1}}, next)
+	c.checkStatus(&st)
+	if !st.NextCheck.Equal(next) || !st.NextAllowed.Equal(opens) || st.Rollout == nil || st.Rollout.Position != 42.5 {
+		t.Errorf("status %+v", st)
+	}
+	var out strings.Builder
+	printUpdateWhen(&out, st)
+	if want := "  next check 2026-12-03T03:00:00Z, update allowed from 2026-12-03T00:00:00Z, rollout opens for this agent 2026-12-03T00:00:00Z\n"; out.String() != want {
+		t.Errorf("status line %q, want %q", out.String(), want)
+	}
+	b, _ := json.Marshal(st)
+	if !strings.Contains(string(b), `"nextAllowed":"2026-12-03T00:00:00Z"`) || !strings.Contains(string(b), `"rollout":{"open":false,"opensAt":"2026-12-03T00:00:00Z","position":42.5,"wave":1`) {
+		t.Errorf("status JSON %s", b)
+	}
+	c.onCheck(nil, next) // a failed check: only the next one is known
+	st = UpdateStatus{}
+	c.checkStatus(&st)
+	if !st.NextCheck.Equal(next) || st.Rollout != nil || !st.NextAllowed.IsZero() {
+		t.Errorf("after a failed check: %+v", st)
 	}
 }
