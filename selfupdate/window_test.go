@@ -1,6 +1,7 @@
 package selfupdate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -206,4 +207,22 @@ func FuzzWindowNext(f *testing.F) {
 			t.Fatalf("%+v at %s: opening %s not on a window day", w, at, s)
 		}
 	})
+}
+
+// A weekend window across midnight, in Berlin's time: Saturday and Sunday
+// from 23:00 for 4 hours.
+func ExampleWindow_Next() {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := &Window{Days: []time.Weekday{time.Saturday, time.Sunday}, Start: 23 * time.Hour, Duration: 4 * time.Hour, Location: berlin}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC) // a Wednesday
+	start, end := w.Next(now)
+	fmt.Println(start.In(berlin).Format("Mon 15:04"), "to", end.In(berlin).Format("Mon 15:04"))
+	fmt.Println(w.Contains(start.Add(3*time.Hour)), w.Contains(end))
+	// Output:
+	// Sat 23:00 to Sun 03:00
+	// true false
 }
