@@ -54,10 +54,10 @@ func (mw *MaintenanceWindowConfig) window() (*selfupdate.Window, error) {
 		return nil, nil
 	}
 	const key = "SelfUpdate.MaintenanceWindow"
-	w := &selfupdate.Window{Duration: time.Duration(mw.DurationMinutes) * time.Minute}
 	if mw.DurationMinutes < 1 || mw.DurationMinutes > maxWindowMinutes {
 		return nil, fmt.Errorf("%s.DurationMinutes is %d: want 1 to %d (7 days); a window of no length would never open", key, mw.DurationMinutes, maxWindowMinutes)
 	}
+	w := &selfupdate.Window{Duration: time.Duration(mw.DurationMinutes) * time.Minute}
 	start, err := parseClock(mw.Start)
 	if err != nil {
 		return nil, fmt.Errorf("%s.Start is %q: %v", key, mw.Start, err)

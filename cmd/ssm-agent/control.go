@@ -85,8 +85,10 @@ type UpdateStatus struct {
 	LastError  string    `json:"lastError,omitempty"`
 	Updated    time.Time `json:"updated,omitzero"`
 	// Of the scheduled updater's last check (absent before one): when
-	// the update it found may happen and where the agent stands in its
-	// rollout, as update --check prints them, and when it checks next.
+	// the update it found due may happen (absent when it was allowed at
+	// once, and so begun, or may not happen: none, or a paused rollout),
+	// where the agent stands in the release's rollout, as update --check
+	// prints it, and when the updater checks next.
 	NextAllowed time.Time    `json:"nextAllowed,omitzero"`
 	Rollout     *rolloutJSON `json:"rollout,omitempty"`
 	NextCheck   time.Time    `json:"nextCheck,omitzero"`
