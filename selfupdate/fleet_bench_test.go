@@ -273,6 +273,7 @@ type fleetReport struct {
 	hashWorst                   float64 // worst of 100 buckets against the expected share, in %
 	randWorst                   float64 // the same for as many uniform random numbers: the baseline
 	hourly                      []float64
+	perWave                     [][]float64 // % of each wave updated every 12 h from its opening, pause excluded
 }
 
 // fleetSettle is how long after a wave opens every one of its agents has
@@ -331,6 +332,16 @@ func (f *fleet) result(publish time.Time, n int) fleetReport {
 			settled = settled.Add(resume.Sub(pause))
 		}
 		done, _ := slices.BinarySearchFunc(updated[w], settled, func(a, b time.Time) int { return a.Compare(b) })
+		var curve []float64
+		for h := time.Duration(0); h <= 96*time.Hour; h += 12 * time.Hour {
+			at := opens.Add(h)
+			if at.After(pause) { // hours of rollout, not of the clock
+				at = at.Add(resume.Sub(pause))
+			}
+			k, _ := slices.BinarySearchFunc(updated[w], at, func(a, b time.Time) int { return a.Compare(b) })
+			curve = append(curve, 100*float64(k)/float64(size))
+		}
+		r.perWave = append(r.perWave, curve)
 		dev := max(100*float64(size-done)/float64(size), 100*float64(r.waveEarly[w])/float64(size))
 		r.maxDev = max(r.maxDev, dev)
 	}
@@ -404,6 +415,12 @@ func (r fleetReport) report(b *testing.B) {
 	for i, p := range r.hourly {
 		h := time.Duration(i) * 6 * time.Hour
 		fmt.Fprintf(&sb, " %.0fh %.2f (%g)", h.Hours(), p, planPercent(h))
+	}
+	for w, c := range r.perWave {
+		fmt.Fprintf(&sb, "\nwave %d (%g%% at %gh), %% of it updated from its opening (pause excluded):", w+1, fleetWaves[w].Percent, fleetWaves[w].AfterHours)
+		for i, p := range c {
+			fmt.Fprintf(&sb, " +%dh %.1f", 12*i, p)
+		}
 	}
 	b.Log(sb.String())
 }
