@@ -53,11 +53,11 @@ func (u *Updater) update(ctx context.Context, when updateTime) (Result, *Plan, e
 		return src, nil, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
 	}
 	if err := u.ensureDirs(); err != nil {
-		return u.failPlan(nil, src, FailureInitialization, err)
+		return u.failEarly(src, FailureInitialization, err)
 	}
 	lk, err := acquireLock(u.lockPath())
 	if err != nil {
-		return u.failPlan(nil, src, FailureLockBusy, err)
+		return u.failEarly(src, FailureLockBusy, err)
 	}
 	defer lk.release()
 	if j, err := readJournal(u.journalPath()); err != nil || !j.Phase.finished() {
@@ -66,7 +66,7 @@ func (u *Updater) update(ctx context.Context, when updateTime) (Result, *Plan, e
 		}
 	}
 	if err := u.adopt(); err != nil {
-		return u.failPlan(nil, src, FailureInitialization, err)
+		return u.failEarly(src, FailureInitialization, err)
 	}
 	plan, err := u.check(ctx, true)
 	if err != nil {
@@ -74,7 +74,7 @@ func (u *Updater) update(ctx context.Context, when updateTime) (Result, *Plan, e
 		if errors.Is(err, manifest.ErrVersionNotFound) {
 			code = FailureVersionNotFound
 		}
-		return u.failPlan(nil, src, code, err)
+		return u.failEarly(src, code, err)
 	}
 	d := plan.Decision
 	if d.Action != manifest.ActionUpdate || (when == inWindowOnly && !plan.Allowed()) {
@@ -423,10 +423,10 @@ func (u *Updater) ensureCurrent() error {
 	return err
 }
 
-// failPlan is fail for update.
-func (u *Updater) failPlan(plan *Plan, r Result, code Failure, err error) (Result, *Plan, error) {
+// failEarly is fail for update before it has a plan.
+func (u *Updater) failEarly(r Result, code Failure, err error) (Result, *Plan, error) {
 	r, err = u.fail(r, "", code, err)
-	return r, plan, err
+	return r, nil, err
 }
 
 // fail reports a failed attempt and returns it.
