@@ -20,6 +20,15 @@
 // says which. One update runs at a time, under a lock file that names its
 // holder by pid and process start time.
 //
+// Fleets: a release's manifest Rollout (waves, groups, a pause) decides
+// when this agent may take it, by Config.InstanceID and Config.Group, and
+// Config.Window (a maintenance window) when Serve may install it. Serve
+// checks on Config.Schedule with jitter and, when an update is due but not
+// yet allowed, again at the time it becomes allowed (Plan.NextAllowed)
+// plus a jitter spread over the window, so a fleet neither waits a whole
+// period nor wakes in one second. Update, the operator's, overrides the
+// window but never a paused or unopened rollout.
+//
 // Results are reported through Config.OnResult with the SSM Agent's result
 // strings, such as UpdateSucceeded_SelfUpdate-3.3.987.0 or
 // UpdateFailed_SelfUpdate_InstallRollback_ErrorInstallFailed-3.3.987.0.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,26 +29,45 @@ var ErrNotRunning = errors.New("the version is not running")
 // healthy — then commit, or switch back, restart the old version and
 // report. Every step is journalled first, so Recover can finish or undo it
 // after a crash. It returns the zero Result when there is nothing to do.
+//
+// Update is the operator's: it does not wait for Config.Window (Serve's
+// scheduled updates do), but it never takes a release whose rollout has
+// not opened for this agent or is paused — the manifest decides that.
 func (u *Updater) Update(ctx context.Context) (Result, error) {
+	r, _, err := u.update(ctx, anyTime)
+	return r, err
+}
+
+// When an update may be installed.
+type updateTime int
+
+const (
+	anyTime      updateTime = iota // Update: the operator's override of the window
+	inWindowOnly                   // Serve: only when Plan.Allowed
+)
+
+// update is Update; inWindowOnly installs only what the plan allows now.
+// It returns the plan when the manifest was read.
+func (u *Updater) update(ctx context.Context, when updateTime) (Result, *Plan, error) {
 	src := Result{Source: u.cfg.Current.String()}
 	if u.cfg.Restarter == nil || u.cfg.Health == nil {
-		return src, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
+		return src, nil, errors.New("selfupdate: Update needs Config.Restarter and Config.Health")
 	}
 	if err := u.ensureDirs(); err != nil {
-		return u.fail(src, "", FailureInitialization, err)
+		return u.failEarly(src, FailureInitialization, err)
 	}
 	lk, err := acquireLock(u.lockPath())
 	if err != nil {
-		return u.fail(src, "", FailureLockBusy, err)
+		return u.failEarly(src, FailureLockBusy, err)
 	}
 	defer lk.release()
 	if j, err := readJournal(u.journalPath()); err != nil || !j.Phase.finished() {
 		if _, err := u.recover(ctx, j, err); err != nil {
-			return src, err
+			return src, nil, err
 		}
 	}
 	if err := u.adopt(); err != nil {
-		return u.fail(src, "", FailureInitialization, err)
+		return u.failEarly(src, FailureInitialization, err)
 	}
 	plan, err := u.check(ctx, true)
 	if err != nil {
@@ -57,11 +75,11 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 		if errors.Is(err, manifest.ErrVersionNotFound) {
 			code = FailureVersionNotFound
 		}
-		return u.fail(src, "", code, err)
+		return u.failEarly(src, code, err)
 	}
 	d := plan.Decision
-	if d.Action != manifest.ActionUpdate {
-		return Result{}, nil
+	if d.Action != manifest.ActionUpdate || (when == inWindowOnly && !plan.Allowed()) {
+		return Result{}, plan, nil
 	}
 	prev, _ := readJournal(u.journalPath())
 	j := Journal{Source: u.cfg.Current.String(), Target: d.Target.Version.String(), File: d.File, URL: plan.URL, Checksum: d.Target.Checksum}
@@ -69,7 +87,8 @@ func (u *Updater) Update(ctx context.Context) (Result, error) {
 		j.Attempts = prev.Attempts
 	}
 	j.Attempts++
-	return u.install(ctx, j)
+	r, err := u.install(ctx, j)
+	return r, plan, err
 }
 
 // install runs an update from the download to the switch, then the gate.
@@ -412,6 +431,12 @@ func (u *Updater) ensureCurrent() error {
 	return u.layout.Complete(v)
 }
 
+// failEarly is fail for update before it has a plan.
+func (u *Updater) failEarly(r Result, code Failure, err error) (Result, *Plan, error) {
+	r, err = u.fail(r, "", code, err)
+	return r, nil, err
+}
+
 // fail reports a failed attempt and returns it.
 func (u *Updater) fail(r Result, sub string, code Failure, err error) (Result, error) {
 	r.Code, r.Err = resultCode(stateFailed, sub, code, r.Target), err
@@ -529,8 +554,13 @@ var ErrServing = errors.New("Serve is already running")
 // Serve keeps the agent updated until ctx ends, then returns ctx's error:
 // it recovers an interrupted update, checks for updates on
 // Config.Schedule, and every HealthInterval makes sure an unproven update
-// has a live guardian (Recover). A failed attempt waits for the next check;
-// it is not retried in a loop. Every outcome goes to OnResult and every
+// has a live guardian (Recover). It installs an update only when the
+// manifest's rollout has opened for this agent and is not paused, and
+// Config.Window is open; an update due but not yet allowed is checked
+// again at its Plan.NextAllowed plus a random delay spread over the
+// window's opening (or the schedule's JitterMax without a window), not a
+// whole period later. A failed attempt waits for the next check; it is not
+// retried in a loop. Every outcome goes to OnResult and every
 // other error to OnError. It needs Config.Restarter, Health and
 // ManifestURL.
 func (u *Updater) Serve(ctx context.Context) error {
@@ -545,9 +575,8 @@ func (u *Updater) Serve(ctx context.Context) error {
 	}
 	defer u.serving.Store(false)
 	s := u.cfg.Schedule
-	jitter := func() time.Duration { return s.JitterMin + rand.N(s.JitterMax-s.JitterMin+1) }
 	u.recoverQuietly(ctx) // and tells a result no process has told
-	next := time.NewTimer(jitter())
+	next := time.NewTimer(s.jitter(u.rand))
 	defer next.Stop()
 	guard := time.NewTicker(u.cfg.HealthInterval)
 	defer guard.Stop()
@@ -558,10 +587,16 @@ func (u *Updater) Serve(ctx context.Context) error {
 		case <-guard.C:
 			u.recoverQuietly(ctx)
 		case <-next.C:
-			if _, err := u.Update(ctx); err != nil && !errors.Is(err, ErrGuardianActive) {
+			_, plan, err := u.update(ctx, inWindowOnly)
+			if err != nil && !errors.Is(err, ErrGuardianActive) {
 				u.reportError(err) // results went to OnResult; this is for the log
 			}
-			next.Reset(time.Duration(s.Days)*24*time.Hour + jitter())
+			now := u.cfg.Now()
+			wait := nextCheck(s, plan, now, u.rand)
+			next.Reset(wait)
+			if u.cfg.OnCheck != nil {
+				u.cfg.OnCheck(plan, now.Add(wait))
+			}
 		}
 	}
 }

@@ -119,11 +119,25 @@ type Config struct {
 	FreeSpace SpaceRule
 	// OnResult is told every update's outcome.
 	OnResult func(Result)
+	// OnCheck, when set, is told after each of Serve's scheduled checks
+	// its plan (nil when the manifest could not be read or decided on)
+	// and when Serve checks next: what a status display shows.
+	OnCheck func(plan *Plan, next time.Time)
 	// OnError, when set, is told what Serve meets that is no update's
 	// result: a Recover that fails, an update that could not start.
 	OnError func(error)
 	// Schedule says when Serve checks for updates.
 	Schedule Schedule
+	// InstanceID places the agent in a release's rollout waves (see
+	// manifest.Position); "" places it in the last wave.
+	InstanceID string
+	// Group is the agent's rollout group (SelfUpdate.Group): a rollout
+	// that lists it opens for the agent at the group's time; "" is none.
+	Group string
+	// Window is when Serve may install an update; nil or the zero Window
+	// means at any time. A due update waits for it; Update, the
+	// operator's, does not.
+	Window *Window
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
 }
@@ -139,6 +153,8 @@ type Updater struct {
 	// it told again and again).
 	reportMu     sync.Mutex
 	lastReported string
+	// rand(n) is a random number in [0, n): Serve's jitter.
+	rand func(n int64) int64
 }
 
 // New checks cfg and returns an Updater. It starts nothing.
@@ -180,6 +196,9 @@ func New(cfg Config) (*Updater, error) {
 	if s.JitterMax < s.JitterMin {
 		return nil, fmt.Errorf("selfupdate: Config.Schedule.JitterMax %s is below JitterMin %s", s.JitterMax, s.JitterMin)
 	}
+	if err := checkWindow(&cfg); err != nil {
+		return nil, err
+	}
 	setDefault(&cfg.HealthTimeout, DefaultHealthTimeout)
 	setDefault(&cfg.HealthInterval, DefaultHealthInterval)
 	setDefault(&cfg.DownloadTimeout, DefaultDownloadTimeout)
@@ -193,7 +212,7 @@ func New(cfg Config) (*Updater, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}}, nil
+	return &Updater{cfg: cfg, layout: Layout{Dir: cfg.InstallDir}, rand: defaultRand}, nil
 }
 
 // ensureDirs makes the state directories an update writes to. New does
@@ -230,11 +249,31 @@ type Plan struct {
 	Decision    manifest.Decision
 	// URL is the target package's download URL, when there is a target.
 	URL string
+	// Rollout is where the agent stands in the target's rollout
+	// (Decision.Rollout): nil when the target has none, or there is no
+	// target.
+	Rollout *manifest.RolloutStatus
+	// NextAllowed is when the update may next happen, given its rollout's
+	// opening and Config.Window, when that is later than now. It is zero
+	// when the update may happen now (Decision.Action is ActionUpdate and
+	// the window is open), and when it may not happen at all as the
+	// manifest stands: no update, a paused rollout (Rollout.Paused), or a
+	// wave that never opens for this agent.
+	NextAllowed time.Time
+	// windowEnd is the end of the window's opening at NextAllowed (or
+	// now); zero without a window.
+	windowEnd time.Time
 }
 
-// Check fetches and verifies the manifest and decides, writing nothing
-// anywhere: the manifest cache and the highest manifest version seen
-// (PublicKeys) are read, not advanced; only Update advances them.
+// Allowed says whether the plan's update may happen now, window and all.
+func (p *Plan) Allowed() bool {
+	return p.Decision.Action == manifest.ActionUpdate && p.NextAllowed.IsZero()
+}
+
+// Check fetches and verifies the manifest and decides for Config.Now(),
+// rollout and window included, writing nothing anywhere: the manifest
+// cache and the highest manifest version seen (PublicKeys) are read, not
+// advanced; only Update advances them.
 func (u *Updater) Check(ctx context.Context) (*Plan, error) { return u.check(ctx, false) }
 
 // check is Check; with persist, an accepted manifest is cached and the
@@ -247,20 +286,7 @@ func (u *Updater) check(ctx context.Context, persist bool) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := m.Decide(manifest.Query{Package: u.cfg.Package, Platform: u.cfg.Platform, Current: u.cfg.Current, AllowDowngrade: u.cfg.AllowDowngrade})
-	if err != nil {
-		return nil, err
-	}
-	plan := &Plan{ManifestURL: u.cfg.ManifestURL, Decision: d}
-	if d.Target != nil {
-		if plan.URL, err = m.URL(u.cfg.Region, d.Package, d.File, d.Target.Version); err != nil {
-			return nil, err
-		}
-		if err := checkPackageURL(u.cfg.ManifestURL, plan.URL); err != nil {
-			return nil, err
-		}
-	}
-	return plan, nil
+	return planFor(m, u.cfg.query(u.cfg.Now()), u.cfg.Window, u.cfg.ManifestURL, u.cfg.Region)
 }
 
 // fetchManifest downloads, verifies and parses the manifest. With persist,

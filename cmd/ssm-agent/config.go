@@ -93,6 +93,11 @@ type SelfUpdateConfig struct {
 	FreeSpaceFactor float64
 	// FreeSpaceMarginMiB is the free space an update leaves; 0: 8.
 	FreeSpaceMarginMiB int
+	// Group is the agent's rollout group: a release whose rollout lists
+	// it opens for the agent at the group's time (config_rollout.go).
+	Group string `json:",omitempty"`
+	// MaintenanceWindow, when set, is when scheduled updates may happen.
+	MaintenanceWindow *MaintenanceWindowConfig `json:",omitempty"`
 }
 
 // TelemetryConfig is this agent's telemetry settings.
@@ -366,7 +371,8 @@ func strictDecode(raw json.RawMessage, v any) error {
 func fieldNames(v any) []string {
 	switch v.(type) {
 	case *SelfUpdateConfig:
-		return []string{"ManifestURL", "PackageName", "PublicKeys", "CACertificates", "HealthTimeoutSeconds", "AllowDowngrade", "FreeSpaceFactor", "FreeSpaceMarginMiB"}
+		return []string{"ManifestURL", "PackageName", "PublicKeys", "CACertificates", "HealthTimeoutSeconds", "AllowDowngrade", "FreeSpaceFactor", "FreeSpaceMarginMiB",
+			"Group", "MaintenanceWindow", "Days", "Start", "DurationMinutes", "TimeZone"}
 	case *TelemetryConfig:
 		return []string{"Endpoint", "CloudWatchLogsGroup", "CloudWatchLogsRetentionDays", "InstanceId", "AuditMaxDayMiB", "AuditMaxTotalMiB"}
 	}

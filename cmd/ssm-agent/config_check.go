@@ -100,6 +100,9 @@ func checkSections(cfg *Config) error {
 	if err := checkRange("SelfUpdate.FreeSpaceMarginMiB", su.FreeSpaceMarginMiB, 1, 1<<20); err != nil {
 		return err
 	}
+	if err := checkRollout(su); err != nil {
+		return err
+	}
 	if t.Endpoint != "" {
 		if err := checkURL("Telemetry.Endpoint", t.Endpoint, "https", "http"); err != nil {
 			return err

@@ -84,6 +84,14 @@ type UpdateStatus struct {
 	LastResult string    `json:"lastResult"`
 	LastError  string    `json:"lastError,omitempty"`
 	Updated    time.Time `json:"updated,omitzero"`
+	// Of the scheduled updater's last check (absent before one): when
+	// the update it found due may happen (absent when it was allowed at
+	// once, and so begun, or may not happen: none, or a paused rollout),
+	// where the agent stands in the release's rollout, as update --check
+	// prints it, and when the updater checks next.
+	NextAllowed time.Time    `json:"nextAllowed,omitzero"`
+	Rollout     *rolloutJSON `json:"rollout,omitempty"`
+	NextCheck   time.Time    `json:"nextCheck,omitzero"`
 }
 
 // TelemetryStatus is one telemetry sink in Status.

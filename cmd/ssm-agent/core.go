@@ -50,6 +50,10 @@ type core struct {
 	v3cores        map[[2]string]*ssmv3.Core // by health and termination socket
 	managed        bool                      // under a service manager that restarts the core
 	updateMu       sync.Mutex                // serialises update requests
+
+	// lastCheck is what the scheduled updater's last check said
+	// (update_rollout.go).
+	lastCheck atomic.Pointer[updateWhen]
 }
 
 func runCore(s streams, g *globals) int {

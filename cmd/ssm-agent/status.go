@@ -64,6 +64,7 @@ func printStatus(w io.Writer, st Status) {
 		line += ": " + u.LastError
 	}
 	fmt.Fprintln(w, line)
+	printUpdateWhen(w, u)
 	sp := st.TelemetrySpool
 	line = fmt.Sprintf("telemetry spool: %s, %d bytes", orDash(sp.State), sp.Bytes)
 	if sp.Rejected > 0 {

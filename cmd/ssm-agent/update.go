@@ -31,7 +31,9 @@ the running version deprecated, to update; it waits for the outcome
 --check says what an update would do now: it fetches the manifest (by
 default SelfUpdate.ManifestURL, else the region's SSM manifest), verifies
 it (and its signature, with SelfUpdate.PublicKeys or --public-key), and
-decides as the updater would, changing nothing.
+decides as the updater would, changing nothing: with a release's rollout
+(where this agent stands, by its instance id and SelfUpdate.Group) and
+SelfUpdate.MaintenanceWindow, it says when the update may next happen.
 
 Flags:`
 
@@ -53,6 +55,8 @@ func runUpdate(s streams, g *globals, args []string) int {
 	platform := fs.String("platform", "", "with --check, the platform `NAME` (default: this host's)")
 	arch := fs.String("arch", runtime.GOARCH, "with --check, the `ARCH`itecture")
 	downgrade := fs.Bool("allow-downgrade", false, "with --check, allow an update to an older version")
+	instanceID := fs.String("instance-id", "", "with --check, the instance `ID` that places the agent in a rollout (default: the agent's identity)")
+	group := fs.String("group", "", "with --check, the rollout `GROUP` (default: SelfUpdate.Group)")
 	asJSON := fs.Bool("json", false, "print the outcome as one JSON object")
 	var keys multiFlag
 	fs.Var(&keys, "public-key", "with --check, a manifest signing public key `PATH` (repeatable); makes a signature required")
@@ -67,12 +71,13 @@ func runUpdate(s streams, g *globals, args []string) int {
 	case !*check:
 		return usageError(fs, "--check or --now is required")
 	}
-	return updateCheck(s, g, fs, checkFlags{*manifestURL, *region, *current, *platform, *arch, *downgrade, *asJSON, keys})
+	return updateCheck(s, g, fs, checkFlags{*manifestURL, *region, *current, *platform, *arch, *instanceID, *group, *downgrade, *asJSON, keys})
 }
 
 // checkFlags are update --check's flags.
 type checkFlags struct {
 	manifestURL, region, current, platform, arch string
+	instanceID, group                            string
 	downgrade, asJSON                            bool
 	keys                                         []string
 }
@@ -120,11 +125,24 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	u, err := selfupdate.New(selfupdate.Config{
+	ucfg := selfupdate.Config{
 		ManifestURL: f.manifestURL, Source: src, Platform: p, Region: f.region, Current: v,
 		Package: cfg.SelfUpdate.PackageName, AllowDowngrade: f.downgrade || cfg.SelfUpdate.AllowDowngrade, PublicKeys: pubs,
 		InstallDir: g.installDir, StateDir: filepath.Join(g.dataDir, "update"),
-	})
+	}
+	if f.group != "" {
+		if err := manifest.CheckGroupName(f.group); err != nil {
+			return usageError(fs, "--group: %v", err)
+		}
+	}
+	if f.instanceID != "" {
+		cfg.Identity, cfg.Telemetry.InstanceId = IdentityConfig{}, f.instanceID
+	}
+	cfg.SelfUpdate.Group = cmp.Or(f.group, cfg.SelfUpdate.Group)
+	if err := (&core{g: g, cfg: cfg}).rolloutConfig(ctx, &ucfg); err != nil {
+		return failure(s, name, err)
+	}
+	u, err := selfupdate.New(ucfg)
 	if err != nil {
 		return failure(s, name, err)
 	}
@@ -132,7 +150,7 @@ func updateCheck(s streams, g *globals, fs *flag.FlagSet, f checkFlags) int {
 	if err != nil {
 		return failure(s, name, err)
 	}
-	printPlan(s.stdout, plan, f.asJSON)
+	printPlan(s.stdout, plan, ucfg.Window, f.asJSON)
 	return exitOK
 }
 
@@ -157,22 +175,26 @@ func checkKeys(configured, paths []string) ([]ed25519.PublicKey, error) {
 }
 
 // printPlan prints what update --check found.
-func printPlan(w io.Writer, plan *selfupdate.Plan, asJSON bool) {
+func printPlan(w io.Writer, plan *selfupdate.Plan, window *selfupdate.Window, asJSON bool) {
 	d := plan.Decision
-	res := checkResult{Package: d.Package, File: d.File, Current: checkRelease{d.Current.Version.String(), d.Current.Status}, Action: d.Action, Reason: d.Reason}
+	res := checkResult{Package: d.Package, File: d.File, Current: checkRelease{d.Current.Version.String(), d.Current.Status}, Action: d.Action, Reason: d.Reason,
+		Rollout: newRolloutJSON(plan.Rollout)}
 	if d.Target != nil {
 		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, plan.URL}
 	}
+	when := whenOf(plan, window, time.Now())
 	if asJSON {
 		out := struct {
 			ManifestURL string `json:"manifest_url"`
 			checkResult
-		}{plan.ManifestURL, res}
+			updateWhen
+		}{plan.ManifestURL, res, when}
 		json.NewEncoder(w).Encode(out)
 		return
 	}
 	fmt.Fprintf(w, "manifest: %s\n", plan.ManifestURL)
 	printCheck(w, res)
+	printWhen(w, when, window)
 }
 
 // UpdateRequest is the body of POST /update.

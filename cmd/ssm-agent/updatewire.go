@@ -242,6 +242,10 @@ func (c *core) fullUpdater(ctx context.Context, manifestURL string) (*selfupdate
 	// The guardian is the source version's binary, which the update keeps.
 	cfg.Launcher = c.guardianLauncher()
 	cfg.Schedule = selfupdate.Schedule{Days: c.cfg.Agent.SelfUpdateScheduleDay}
+	if err := c.rolloutConfig(ctx, &cfg); err != nil {
+		return nil, err
+	}
+	cfg.OnCheck = c.onCheck
 	cfg.HealthInterval = guardInterval // the core's own checks; the guardian's are faster
 	cfg.OnError = func(err error) { c.log.Warn("self-update", "err", err) }
 	// The running binary is adopted into the layout before the first
@@ -312,6 +316,7 @@ func (c *core) updateStatus() UpdateStatus {
 		st.State = "updating"
 	}
 	st.Phase, st.Source, st.Target, st.LastResult, st.LastError, st.Updated = string(j.Phase), j.Source, j.Target, j.Result, j.Error, j.Updated
+	c.checkStatus(&st)
 	return st
 }
 
