@@ -37,6 +37,11 @@ var builds struct {
 }
 
 func TestMain(m *testing.M) {
+	// No test asks the EC2 metadata service unless it points it at a fake
+	// on loopback itself.
+	if os.Getenv("AWS_EC2_METADATA_DISABLED") == "" {
+		os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	}
 	code := m.Run()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)

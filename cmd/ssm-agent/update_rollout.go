@@ -47,7 +47,7 @@ func printWhen(out io.Writer, wh updateWhen, w *selfupdate.Window) {
 		case r.Group != "":
 			place = "group " + r.Group + ", " + place
 		case r.Wave >= 0:
-			place = fmt.Sprintf("wave %d, %s", r.Wave+1, place)
+			place = fmt.Sprintf("wave %d, %s", r.Wave, place)
 		}
 		state := "open"
 		switch {

@@ -36,6 +36,7 @@ const (
 	StepSignature       = "signature"          // the .sig was put
 	StepManifest        = "manifest"           // the manifest was put: the release is out
 	StepRestored        = "signature restored" // the manifest's put failed; the old .sig is back
+	StepSignatureAlone  = "signature alone"    // the manifest is up; the .sig holds its signature alone
 )
 
 // A Step is one thing Publish did, in order.
@@ -83,8 +84,10 @@ type Publisher struct {
 // returns them, in the safe order: the packages it names that the
 // published manifest does not name with the same checksum (created only
 // where absent; one already there is kept if its SHA-256 is the
-// release's, else Publish fails with ErrConflict), then the signature,
-// then the manifest, each replaced only if still what Publish read at its
+// release's, else Publish fails with ErrConflict), then the signature
+// beside the old one (signing.Join: an agent that reads the old manifest
+// meanwhile still verifies it), then the manifest, then the signature
+// alone (what agents that read one signature need), each replaced only if still what Publish read at its
 // start (ErrConflict otherwise). A manifest whose ManifestVersion is not
 // above the published one's fails with ErrStale. When the manifest's put
 // fails, the old signature is put back. Running Publish again after any
@@ -140,7 +143,13 @@ func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, erro
 	if err := p.packages(ctx, m, published, &rep); err != nil {
 		return rep, err
 	}
-	sigETag, err := p.Target.Put(ctx, skey, bytes.NewReader(sig), int64(len(sig)), nil, condition(oldSig != nil, oldSigETag))
+	// While the old manifest may still be read, the .sig holds both
+	// signatures, so either manifest verifies (signing.Verify).
+	both := sig
+	if oldSig != nil {
+		both = signing.Join(sig, oldSig)
+	}
+	sigETag, err := p.Target.Put(ctx, skey, bytes.NewReader(both), int64(len(both)), nil, condition(oldSig != nil, oldSigETag))
 	if err != nil {
 		return rep, fmt.Errorf("release: publish signature: %w", err)
 	}
@@ -156,6 +165,12 @@ func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, erro
 		return rep, err
 	}
 	p.step(&rep, StepManifest, mkey)
+	if !bytes.Equal(both, sig) {
+		if _, err := p.Target.Put(ctx, skey, bytes.NewReader(sig), int64(len(sig)), nil, Condition{IfETag: sigETag}); err != nil {
+			return rep, fmt.Errorf("release: publish: the manifest is published and verifies, but its .sig still holds the old signature too (%w): run publish again", err)
+		}
+		p.step(&rep, StepSignatureAlone, skey)
+	}
 	return rep, nil
 }
 

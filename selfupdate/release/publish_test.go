@@ -53,7 +53,7 @@ func TestPublishS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = "package uploaded amazon-ssm-agent/2.0.0/" + testFile + "; signature ssm-agent-manifest.json.sig; manifest ssm-agent-manifest.json"
+	want = "package uploaded amazon-ssm-agent/2.0.0/" + testFile + "; signature ssm-agent-manifest.json.sig; manifest ssm-agent-manifest.json; signature alone ssm-agent-manifest.json.sig"
 	if got := kinds(rep.Steps); got != want || rep.Replaced != 1 {
 		t.Errorf("steps %s (replaced %d), want %s", got, rep.Replaced, want)
 	}
@@ -246,9 +246,10 @@ func TestPublishInterrupted(t *testing.T) {
 	}
 }
 
-// The manifest an agent reads between the signature's upload and the
-// manifest's does not verify: the agent refuses it and takes nothing.
-func TestPublishWindowFailsSafe(t *testing.T) {
+// An agent reading between any two of a publish's uploads gets a manifest
+// that verifies: the old one until the manifest's upload, the new one from
+// then on.
+func TestPublishWindowConsistent(t *testing.T) {
 	c := fakeS3(t)
 	key, pub := testKey(t)
 	ctx := context.Background()
@@ -258,16 +259,16 @@ func TestPublishWindowFailsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2, s2, dir2 := addRelease(t, m, key, "2.0.0", nil)
-	var during error
+	var during []string
 	p := &Publisher{Target: s3Target(c), Packages: dir2, OnStep: func(s Step) {
-		if s.Kind == StepSignature {
-			_, during = agent(t, c, pub, "1.0.0").Check(ctx)
-		}
+		v, err := seen(t, c, pub)
+		during = append(during, fmt.Sprintf("%s: %d %v", s.Kind, v, err))
 	}}
 	if _, err := p.Publish(ctx, d2, s2); err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(during, signing.ErrBadSignature) {
-		t.Errorf("between the signature and the manifest the agent got %v, want a refusal", during)
+	want := "package uploaded: 1 <nil>; signature: 1 <nil>; manifest: 2 <nil>; signature alone: 2 <nil>"
+	if got := strings.Join(during, "; "); got != want {
+		t.Errorf("agents saw %s\nwant %s", got, want)
 	}
 }

@@ -10,6 +10,7 @@
 package signing
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -33,20 +34,31 @@ type Fields struct {
 	Expires         time.Time
 }
 
-// Verify checks a manifest's detached signature (base64, as the .sig file
-// holds it) against the keys, and returns the manifest's Fields; what they
-// must be is the verifier's rule (selfupdate: a version not lower than one
-// seen, an expiry ahead).
+// MaxSignatures is the most signatures a .sig file may hold.
+const MaxSignatures = 8
+
+// Verify checks a manifest's detached signature against the keys, and
+// returns the manifest's Fields; what they must be is the verifier's rule
+// (selfupdate: a version not lower than one seen, an expiry ahead).
+//
+// The .sig file holds one base64 signature per line, at most
+// MaxSignatures; the manifest verifies when any of them is by any of the
+// keys. A publisher replacing a manifest first publishes the new
+// signature beside the old one (Join), then the manifest, then the new
+// signature alone, so that an agent reading between two uploads verifies
+// whichever manifest it got.
 func Verify(manifest, sig []byte, keys []ed25519.PublicKey) (Fields, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(sig)))
-	if err != nil || len(raw) != ed25519.SignatureSize {
-		return Fields{}, fmt.Errorf("%w: the signature file is not a base64 ed25519 signature", ErrBadSignature)
+	sigs, err := split(sig)
+	if err != nil {
+		return Fields{}, err
 	}
 	ok := false
-	for _, k := range keys {
-		if ed25519.Verify(k, manifest, raw) {
-			ok = true
-			break
+	for _, raw := range sigs {
+		for _, k := range keys {
+			if ed25519.Verify(k, manifest, raw) {
+				ok = true
+				break
+			}
 		}
 	}
 	if !ok {
@@ -57,6 +69,44 @@ func Verify(manifest, sig []byte, keys []ed25519.PublicKey) (Fields, error) {
 		return Fields{}, fmt.Errorf("signed manifest: %w", err)
 	}
 	return f, nil
+}
+
+// split decodes the signatures of a .sig file, one per line.
+func split(sig []byte) ([][]byte, error) {
+	lines := strings.Fields(string(sig))
+	switch {
+	case len(lines) == 0:
+		return nil, fmt.Errorf("%w: the signature file is empty", ErrBadSignature)
+	case len(lines) > MaxSignatures:
+		return nil, fmt.Errorf("%w: the signature file holds %d signatures, more than %d", ErrBadSignature, len(lines), MaxSignatures)
+	}
+	out := make([][]byte, len(lines))
+	for i, line := range lines {
+		raw, err := base64.StdEncoding.DecodeString(line)
+		if err != nil || len(raw) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("%w: line %d of the signature file is not a base64 ed25519 signature", ErrBadSignature, i+1)
+		}
+		out[i] = raw
+	}
+	return out, nil
+}
+
+// Join returns a .sig file holding the signature sig first, then those of
+// old that differ from it, up to MaxSignatures in all; lines of old that
+// are not signatures are dropped.
+func Join(sig, old []byte) []byte {
+	first := string(bytes.TrimSpace(sig))
+	lines := []string{first}
+	for _, line := range strings.Fields(string(old)) {
+		if len(lines) == MaxSignatures {
+			break
+		}
+		raw, err := base64.StdEncoding.DecodeString(line)
+		if err == nil && len(raw) == ed25519.SignatureSize && line != first {
+			lines = append(lines, line)
+		}
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
 // GenerateKey makes a new ed25519 key pair for signing manifests and
