@@ -63,7 +63,7 @@ func TestUpdateCheckNextAllowed(t *testing.T) {
 		t.Errorf("update --check --json = %s\nwant nextAllowed %s", out, want.Format(time.RFC3339))
 	}
 	status, out, _ = runCLI(t, "", check...)
-	if status != 0 || !strings.Contains(out, "rollout: wave 1, position ") || !strings.Contains(out, "next allowed update: "+want.Format(time.RFC3339)) {
+	if status != 0 || !strings.Contains(out, "rollout: wave 0, position ") || !strings.Contains(out, "next allowed update: "+want.Format(time.RFC3339)) {
 		t.Errorf("update --check = %d, %q", status, out)
 	}
 
