@@ -69,6 +69,9 @@ func allowedAt(d manifest.Decision, w *Window, now time.Time) (at, end time.Time
 		return at, time.Time{}, true
 	}
 	start, end := w.Next(at)
+	if start.IsZero() {
+		return time.Time{}, time.Time{}, false // never opens
+	}
 	if start.After(at) {
 		at = start
 	}

@@ -83,7 +83,10 @@ func (w *Window) on(d time.Weekday) bool {
 // normalises), and whether it opens that day.
 func (w *Window) opening(y int, m time.Month, d int) (start, end time.Time, ok bool) {
 	loc := w.loc()
-	day := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	// The day is taken at noon: midnight does not exist on the days some
+	// zones (America/Santiago, Atlantic/Azores) change their clocks, and
+	// time.Date would move it to the day before.
+	day := time.Date(y, m, d, 12, 0, 0, 0, loc)
 	if !w.on(day.Weekday()) {
 		return time.Time{}, time.Time{}, false
 	}
@@ -100,17 +103,20 @@ func (w *Window) Contains(t time.Time) bool {
 		return true
 	}
 	s, _ := w.Next(t)
-	return !s.After(t)
+	return !s.IsZero() && !s.After(t)
 }
 
 // Next returns the opening of the window open at t (start ≤ t < end), or
 // else of the next one to open after t. Where openings overlap (a window
 // longer than the gap between its days), end is the latest end of the
 // openings that hold t. The zero Window returns t and the zero time (open,
-// with no end). So does a window that cannot open (invalid).
+// with no end). An invalid window, which never opens, returns zero times.
 func (w *Window) Next(t time.Time) (start, end time.Time) {
-	if w.IsZero() || w.Validate() != nil {
+	if w.IsZero() {
 		return t, time.Time{}
+	}
+	if w.Validate() != nil {
+		return time.Time{}, time.Time{}
 	}
 	y, m, d := t.In(w.loc()).Date()
 	// An opening up to 8 days back may hold t (Duration ≤ 7 days; a DST

@@ -161,8 +161,8 @@ func TestWindowValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: Validate = %v, want %q", c.w, err, c.want)
 		}
-		if s, e := c.w.Next(mustTime("2026-12-01T10:00:00Z")); !e.IsZero() || s.IsZero() {
-			t.Errorf("%+v: an invalid window's Next = %s, %s", c.w, s, e)
+		if s, e := c.w.Next(mustTime("2026-12-01T10:00:00Z")); !e.IsZero() || !s.IsZero() || c.w.Contains(mustTime("2026-12-01T10:00:00Z")) {
+			t.Errorf("%+v: an invalid window's Next = %s, %s; want never open", c.w, s, e)
 		}
 	}
 	ok := Window{Days: []time.Weekday{time.Sunday, time.Saturday}, Start: 23*time.Hour + 59*time.Minute, Duration: MaxWindowDuration}
@@ -225,4 +225,51 @@ func ExampleWindow_Next() {
 	// Output:
 	// Sat 23:00 to Sun 03:00
 	// true false
+}
+
+// TestWindowMidnightDST: in zones whose clocks change at midnight, so that
+// the day of the change has no 00:00, the window still opens on its own
+// day and is closed on the others. Every hour of two years is checked
+// against the window computed by hand from the local wall clock.
+func TestWindowMidnightDST(t *testing.T) {
+	for _, zone := range []string{"America/Santiago", "America/Havana", "Atlantic/Azores", "America/Asuncion", "Asia/Beirut", "Europe/Berlin", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &Window{Days: []time.Weekday{time.Sunday}, Start: 2 * time.Hour, Duration: 4 * time.Hour, Location: loc}
+		wrong := 0
+		for h := 0; h < 24*365*2; h++ {
+			at := time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC).Add(time.Duration(h) * time.Hour)
+			lt := at.In(loc)
+			// On a Sunday, from 02:00 local for 4 hours of real time.
+			start := time.Date(lt.Year(), lt.Month(), lt.Day(), 2, 0, 0, 0, loc)
+			want := lt.Weekday() == time.Sunday && !at.Before(start) && at.Before(start.Add(4*time.Hour))
+			if lt.Weekday() == time.Monday || (lt.Weekday() == time.Sunday && lt.Hour() < 2) {
+				continue // a window of the day before, or the clocks' own hour
+			}
+			if w.Contains(at) != want {
+				wrong++
+				if wrong < 3 {
+					t.Errorf("%s: Contains(%s) = %v, want %v", zone, lt.Format("Mon 2006-01-02 15:04 MST"), !want, want)
+				}
+			}
+		}
+		if wrong > 0 {
+			t.Errorf("%s: %d hours wrong", zone, wrong)
+		}
+	}
+}
+
+// TestWindowNeverOpen: a window that cannot open (invalid) is never open,
+// and no update is allowed by it.
+func TestWindowNeverOpen(t *testing.T) {
+	w := &Window{Days: []time.Weekday{time.Sunday}, Start: 25 * time.Hour, Duration: time.Hour}
+	now := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	if w.Contains(now) {
+		t.Error("an invalid window is open")
+	}
+	if s, e := w.Next(now); !s.IsZero() || !e.IsZero() {
+		t.Errorf("Next = %v, %v; want zero times", s, e)
+	}
 }
