@@ -246,7 +246,7 @@ func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // ParseWaves reads waves written as PERCENT@HOURS, comma-separated, such as

@@ -229,6 +229,9 @@ func (r *Rollout) check() error {
 	if r.Start.IsZero() && (len(r.Waves) > 0 || len(r.Groups) > 0) {
 		return rolloutErrorf("Start", "missing: waves and groups count their delays from it")
 	}
+	if why := checkYear(r.Start); !r.Start.IsZero() && why != "" {
+		return rolloutErrorf("Start", "%s: %s", r.Start.Format(time.RFC3339), why)
+	}
 	for i, w := range r.Waves {
 		field := "Waves[" + strconv.Itoa(i) + "]"
 		switch {
@@ -291,6 +294,15 @@ func cutName(s string) string {
 		return s[:80] + "…"
 	}
 	return s
+}
+
+// checkYear says why t cannot be a manifest's time, or "": in UTC, as
+// Marshal writes it, its year must be 1970 to 9999.
+func checkYear(t time.Time) string {
+	if y := t.UTC().Year(); y < 1970 || y > 9999 {
+		return "its year in UTC is " + strconv.Itoa(y) + ", outside 1970 to 9999"
+	}
+	return ""
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

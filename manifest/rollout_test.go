@@ -339,3 +339,25 @@ func TestParseStages(t *testing.T) {
 		t.Error("duplicate groups accepted")
 	}
 }
+
+func TestRolloutTimesReadBack(t *testing.T) {
+	for _, start := range []string{"0000-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "1969-12-31T23:59:59Z"} {
+		_, err := Parse(strings.NewReader(rolloutDoc(`{"Start":"` + start + `","Waves":[{"Percent":100,"AfterHours":0}]}`)))
+		if err == nil || !strings.Contains(err.Error(), "Rollout.Start") || !strings.Contains(err.Error(), "1970 to 9999") {
+			t.Errorf("Start %s: %v", start, err)
+		}
+	}
+	r := Release{Version: MustParseVersion("3.0"), Checksum: sumA, Rollout: &Rollout{Start: time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), Waves: []Wave{{100, 0}}}}
+	if err := mustParse(t, rolloutDoc(plan)).AddRelease("amazon-ssm-agent", "amazon-ssm-agent-linux-amd64.tar.gz", r); err == nil {
+		t.Error("AddRelease took a Start that Parse cannot read back")
+	}
+	// A Start with a fraction of a second is written back as it is.
+	m := mustParse(t, rolloutDoc(`{"Start":"2027-03-01T12:00:00.123+01:00","Waves":[{"Percent":100,"AfterHours":0}]}`))
+	out, _ := m.Marshal()
+	back := mustParse(t, string(out))
+	a := mustFile(t, m, "amazon-ssm-agent", "amazon-ssm-agent-linux-amd64.tar.gz").Releases[1].Rollout.Start
+	b := mustFile(t, back, "amazon-ssm-agent", "amazon-ssm-agent-linux-amd64.tar.gz").Releases[1].Rollout.Start
+	if !a.Equal(b) {
+		t.Errorf("Start %v read back as %v", a, b)
+	}
+}

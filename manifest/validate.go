@@ -199,6 +199,9 @@ func parseTime(path, s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, parseErrorf(path, "invalid time %q: want RFC 3339, such as 2027-01-31T00:00:00Z", cutName(s))
 	}
+	if why := checkYear(t); why != "" {
+		return time.Time{}, parseErrorf(path, "time %q: %s", cutName(s), why)
+	}
 	return t, nil
 }
 

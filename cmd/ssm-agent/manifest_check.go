@@ -106,8 +106,8 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	}
 	when := time.Now()
 	if *at != "" {
-		if when, err = time.Parse(time.RFC3339, *at); err != nil {
-			return usageError(fs, "--at %q: want an RFC 3339 time, such as 2027-01-31T02:00:00Z", *at)
+		if when, err = time.Parse(time.RFC3339, *at); err != nil || when.UTC().Year() < 1970 || when.UTC().Year() > 9999 {
+			return usageError(fs, "--at %q: want an RFC 3339 time of the years 1970 to 9999, such as 2027-01-31T02:00:00Z", *at)
 		}
 	}
 	if *group != "" {
