@@ -60,8 +60,8 @@ func releaseStartupPages() int64 {
 	return released
 }
 
-// A span is one mapping of /proc/self/smaps.
-type span struct {
+// A mappedSpan is one mapping of /proc/self/smaps.
+type mappedSpan struct {
 	start, end uintptr
 	perms      string
 	path       string
@@ -72,9 +72,9 @@ type span struct {
 // releasableSpans returns the mappings of smaps that releaseStartupPages
 // may release: private read-only mappings of the file exe (with or without
 // execute permission) that have no anonymous page.
-func releasableSpans(smaps io.Reader, exe string) []span {
-	var spans []span
-	var cur *span
+func releasableSpans(smaps io.Reader, exe string) []mappedSpan {
+	var spans []mappedSpan
+	var cur *mappedSpan
 	keep := func() {
 		if cur != nil && cur.path == exe && (cur.perms == "r-xp" || cur.perms == "r--p") && !cur.own && cur.end > cur.start {
 			spans = append(spans, *cur)
@@ -109,21 +109,21 @@ func releasableSpans(smaps io.Reader, exe string) []span {
 
 // parseMapsLine parses a mapping's line of smaps:
 // "start-end perms offset dev inode [path]".
-func parseMapsLine(line string) (span, bool) {
+func parseMapsLine(line string) (mappedSpan, bool) {
 	f := strings.Fields(line)
 	if len(f) < 5 {
-		return span{}, false
+		return mappedSpan{}, false
 	}
 	lo, hi, ok := strings.Cut(f[0], "-")
 	if !ok {
-		return span{}, false
+		return mappedSpan{}, false
 	}
 	start, err1 := strconv.ParseUint(lo, 16, 64)
 	end, err2 := strconv.ParseUint(hi, 16, 64)
 	if err1 != nil || err2 != nil || len(f[1]) != 4 {
-		return span{}, false
+		return mappedSpan{}, false
 	}
-	s := span{start: uintptr(start), end: uintptr(end), perms: f[1]}
+	s := mappedSpan{start: uintptr(start), end: uintptr(end), perms: f[1]}
 	if len(f) >= 6 {
 		// The path is the rest of the line after the inode, spaces and
 		// all (" (deleted)" for a binary an update replaced).

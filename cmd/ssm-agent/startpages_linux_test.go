@@ -43,7 +43,7 @@ Anonymous:             0 kB
 // merely starts like it.
 func TestReleasableSpans(t *testing.T) {
 	got := releasableSpans(strings.NewReader(smapsSample), "/opt/agent/ssm-agent")
-	want := []span{
+	want := []mappedSpan{
 		{start: 0x400000, end: 0xa3c000, perms: "r-xp", path: "/opt/agent/ssm-agent", rss: 5608 << 10},
 		{start: 0xa3c000, end: 0x10af000, perms: "r--p", path: "/opt/agent/ssm-agent", rss: 4748 << 10},
 	}
