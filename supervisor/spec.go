@@ -190,7 +190,12 @@ type Spec struct {
 	DieWithCore bool
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// namePattern is a worker name's characters; its length is checked apart
+// (maxName): a counted repetition compiles to a program 64 times the size,
+// built at every start of every process that imports the package.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+const maxName = 64
 
 // Defaults.
 const (
@@ -210,7 +215,7 @@ const (
 // withDefaults returns the spec with defaults filled in, or an error that
 // names the first invalid field.
 func (s Spec) withDefaults() (Spec, error) {
-	if !namePattern.MatchString(s.Name) {
+	if len(s.Name) > maxName || !namePattern.MatchString(s.Name) {
 		return Spec{}, s.bad("Name", "%q is not 1 to 64 letters, digits, '.', '_' or '-'", s.Name)
 	}
 	if s.Path == "" {

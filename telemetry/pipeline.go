@@ -95,7 +95,12 @@ type SinkConfig struct {
 	MaxPendingBytes int64
 }
 
-var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+// sinkNamePattern is a sink name's characters; its length is checked
+// apart (maxSinkName): a counted repetition compiles to a program 64 times
+// the size, built at every start of every process.
+var sinkNamePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+const maxSinkName = 64
 
 // minSegmentBytes is the least Config.SegmentBytes.
 const minSegmentBytes = 4 << 10
@@ -125,7 +130,7 @@ func (cfg *Config) setDefaults() error {
 			return fmt.Errorf("Config.Sinks[%d].Sink is nil", i)
 		}
 		name := sc.Sink.Name()
-		if !sinkNamePattern.MatchString(name) {
+		if len(name) > maxSinkName || !sinkNamePattern.MatchString(name) {
 			return fmt.Errorf("Config.Sinks[%d]: sink name %q is not 1 to 64 of a-z, 0-9, '.', '_', '-'", i, name)
 		}
 		if seen[name] {

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,11 +40,17 @@ func BenchmarkAgentStart(b *testing.B) {
 	}
 }
 
-// BenchmarkAgentIdle runs the agent idle for -idle-window and reports the
-// CPU used and the resident memory of the core and the worker. Run it with
-// -benchtime 1x.
+// BenchmarkAgentIdle runs the agent idle, on its default configuration,
+// for -idle-window and reports the CPU used and the memory of the core and
+// the worker: proportional set size (PSS: the two share one binary's pages,
+// and PSS counts a shared page half in each) and resident set size, both
+// from /proc/<pid>/smaps_rollup, and the PSS of the binary's file pages
+// (text, read-only data) the two map together. Beside them, the PSS of a
+// Go program that only sleeps, built and run the same way: the runtime's
+// floor. Run it with -benchtime 1x.
 func BenchmarkAgentIdle(b *testing.B) {
 	bin := agentBinary(b, "3.1.0.0")
+	floor := floorProgram(b)
 	for b.Loop() {
 		a := newAgent(b, bin, "")
 		a.start()
@@ -54,9 +62,15 @@ func BenchmarkAgentIdle(b *testing.B) {
 		perMin := float64(time.Minute) / float64(*idleWindow)
 		b.ReportMetric(ms(c1-c0)*perMin, "core-cpu-ms/min")
 		b.ReportMetric(ms(w1-w0)*perMin, "worker-cpu-ms/min")
-		b.ReportMetric(rssMiB(b, core), "core-rss-MiB")
-		b.ReportMetric(rssMiB(b, worker), "worker-rss-MiB")
+		cm, wm := smapsRollup(b, core), smapsRollup(b, worker)
+		b.ReportMetric(cm["Pss"], "core-pss-MiB")
+		b.ReportMetric(wm["Pss"], "worker-pss-MiB")
+		b.ReportMetric(cm["Pss"]+wm["Pss"], "total-pss-MiB")
+		b.ReportMetric(cm["Pss_File"]+wm["Pss_File"], "file-pss-MiB")
+		b.ReportMetric(cm["Rss"], "core-rss-MiB")
+		b.ReportMetric(wm["Rss"], "worker-rss-MiB")
 		a.stop()
+		b.ReportMetric(floorPSS(b, floor), "go-floor-pss-MiB")
 	}
 	b.ReportMetric(0, "ns/op")
 }
@@ -82,20 +96,67 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	return total
 }
 
-// rssMiB returns a process's resident set size.
-func rssMiB(b *testing.B, pid int) float64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// smapsRollup returns a process's memory totals from
+// /proc/<pid>/smaps_rollup (Rss, Pss, Pss_Anon, Pss_File, …), in MiB.
+func smapsRollup(b *testing.B, pid int) map[string]float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
+	m := map[string]float64{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64); ok && err == nil {
+			m[k] = kb / 1024
 		}
 	}
-	b.Fatalf("no VmRSS for %d", pid)
-	return 0
+	if _, ok := m["Pss"]; !ok {
+		b.Fatalf("no Pss in smaps_rollup of %d:\n%s", pid, data)
+	}
+	return m
+}
+
+// floorProgram builds a Go program that does nothing but sleep.
+func floorProgram(b *testing.B) string {
+	dir := b.TempDir()
+	files := map[string]string{
+		"go.mod":  "module floor\n\ngo 1.26\n",
+		"main.go": "package main\n\nimport \"time\"\n\nfunc main() { time.Sleep(time.Hour) }\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", "floor", ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "floor")
+}
+
+// floorPSS runs the floor program and returns its PSS once it sleeps.
+func floorPSS(b *testing.B, bin string) float64 {
+	cmd := exec.Command(bin)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// State S: in its sleep, past the runtime's start.
+		if _, rest, _ := strings.Cut(string(stat), ") "); strings.HasPrefix(rest, "S") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling a state, not synchronising with it
+	}
+	return smapsRollup(b, cmd.Process.Pid)["Pss"]
 }
 
 // BenchmarkGuardianKilled measures, in a plain shell with no service

@@ -103,6 +103,7 @@ func runCore(s streams, g *globals) int {
 	watchdogDone := make(chan struct{})
 	go func() { notifier.Serve(ctx); close(watchdogDone) }()
 	c.log.Info("core running", "version", version, "workers", len(c.cfg.Workers))
+	releaseStartupPagesLater() // startpages_linux.go
 
 	<-ctx.Done()
 	notifier.Notify(sdnotify.Stopping)

@@ -60,6 +60,7 @@ func runWorker(s streams, g *globals, args []string) int {
 		if err := w.Ready(); err != nil {
 			return err
 		}
+		releaseStartupPagesLater() // startpages_linux.go
 		<-ctx.Done()
 		if cause := context.Cause(ctx); errors.Is(cause, workerproto.ErrCoreLost) {
 			return cause

@@ -361,7 +361,7 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	for _, ok := range []interface{ Validate() error }{
-		&Logs{}, &Logs{Group: "/aws/ssm/Audit_#1", Stream: "i-0123 host.example.com", RetentionDays: 3653}, &Metrics{}, &Metrics{Namespace: "myagent/telemetry"},
+		&Logs{}, &Logs{Group: "/aws/ssm/Audit_#1", Stream: "i-0123 host.example.com", RetentionDays: 3653}, &Logs{Group: strings.Repeat("g", 512)}, &Metrics{}, &Metrics{Namespace: "myagent/telemetry"},
 	} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v", ok, err)
