@@ -212,3 +212,31 @@ func FuzzParseOSRelease(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseStages: ParseWaves and ParseGroups never panic, and what they
+// accept obeys the rules of a Rollout and reads back the same.
+func FuzzParseStages(f *testing.F) {
+	for _, s := range []string{"1@0,10@24,100@72", "canary@0,prod@48", "10@0,5@1", "1e308@0", "NaN@1", "a@-1", ",", "@", "50@0.5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if waves, err := ParseWaves(s); err == nil {
+			r := &Rollout{Start: time.Unix(1e9, 0), Waves: waves}
+			if err := r.check(); err != nil {
+				t.Fatalf("ParseWaves(%q) = %v, which breaks a rule: %v", s, waves, err)
+			}
+			var parts []string
+			for _, w := range waves {
+				parts = append(parts, formatFloat(w.Percent)+"@"+formatFloat(w.AfterHours))
+			}
+			if again, err := ParseWaves(strings.Join(parts, ",")); err != nil || len(again) != len(waves) {
+				t.Fatalf("ParseWaves(%q) does not read back: %v, %v", s, again, err)
+			}
+		}
+		if groups, err := ParseGroups(s); err == nil {
+			if err := (&Rollout{Start: time.Unix(1e9, 0), Groups: groups}).check(); err != nil {
+				t.Fatalf("ParseGroups(%q) = %v, which breaks a rule: %v", s, groups, err)
+			}
+		}
+	})
+}

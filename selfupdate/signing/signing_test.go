@@ -48,3 +48,30 @@ func TestVerifyJoined(t *testing.T) {
 		t.Errorf("a .sig with a bad line: %v", err)
 	}
 }
+
+// FuzzVerify: any .sig file is either verified or refused with
+// ErrBadSignature, never a panic; a file Join makes holds at most
+// MaxSignatures lines.
+func FuzzVerify(f *testing.F) {
+	priv, pub, _ := GenerateKey()
+	key, _ := ParsePrivateKey(priv)
+	pk, _ := ParsePublicKey(pub)
+	m := []byte(`{"ManifestVersion": 1, "Expires": "2030-01-01T00:00:00Z"}`)
+	sig, _ := Sign(m, key)
+	f.Add(sig)
+	f.Add(Join(sig, sig))
+	f.Add([]byte("AAAA\nBBBB"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Verify(m, data, []ed25519.PublicKey{pk}); err != nil && !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("Verify: %v", err)
+		}
+		joined := Join(sig, data)
+		if n := strings.Count(string(joined), "\n"); n < 1 || n > MaxSignatures {
+			t.Fatalf("Join made %d lines", n)
+		}
+		if _, err := Verify(m, joined, []ed25519.PublicKey{pk}); err != nil {
+			t.Fatalf("a joined .sig led by a good signature does not verify: %v", err)
+		}
+	})
+}
