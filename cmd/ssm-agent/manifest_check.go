@@ -104,16 +104,9 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	if *pkg == "" || *arch == "" {
 		return usageError(fs, "--package and --arch must not be empty")
 	}
-	when := time.Now()
-	if *at != "" {
-		if when, err = time.Parse(time.RFC3339, *at); err != nil || when.UTC().Year() < 1970 || when.UTC().Year() > 9999 {
-			return usageError(fs, "--at %q: want an RFC 3339 time of the years 1970 to 9999, such as 2027-01-31T02:00:00Z", *at)
-		}
-	}
-	if *group != "" {
-		if err := manifest.CheckGroupName(*group); err != nil {
-			return usageError(fs, "--group: %v", err)
-		}
+	when, err := decisionTime(*at, *group)
+	if err != nil {
+		return usageError(fs, "%v", err)
 	}
 	p := manifest.Platform{Name: *platform, Arch: *arch}
 	if p.Name == "" {
@@ -133,20 +126,9 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	if err != nil {
 		return failure(s, name, fmt.Errorf("%s: %w", *path, err))
 	}
-	res := checkResult{
-		Package: d.Package,
-		File:    d.File,
-		Current: checkRelease{d.Current.Version.String(), d.Current.Status},
-		Action:  d.Action,
-		Reason:  d.Reason,
-		Rollout: newRolloutJSON(d.Rollout),
-	}
-	if d.Target != nil {
-		url, err := m.URL(*region, d.Package, d.File, d.Target.Version)
-		if err != nil {
-			return failure(s, name, fmt.Errorf("%s: %w", *path, err))
-		}
-		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, url}
+	res, err := checkResultOf(m, d, *region)
+	if err != nil {
+		return failure(s, name, fmt.Errorf("%s: %w", *path, err))
 	}
 	if *asJSON {
 		if err := json.NewEncoder(s.stdout).Encode(res); err != nil {
@@ -156,6 +138,44 @@ func runManifestCheck(s streams, g *globals, args []string) int {
 	}
 	printCheck(s.stdout, res)
 	return exitOK
+}
+
+// decisionTime checks manifest check's --at and --group and returns the
+// time to decide for.
+func decisionTime(at, group string) (time.Time, error) {
+	if group != "" {
+		if err := manifest.CheckGroupName(group); err != nil {
+			return time.Time{}, fmt.Errorf("--group: %w", err)
+		}
+	}
+	if at == "" {
+		return time.Now(), nil
+	}
+	when, err := time.Parse(time.RFC3339, at)
+	if err != nil || when.UTC().Year() < 1970 || when.UTC().Year() > 9999 {
+		return time.Time{}, fmt.Errorf("--at %q: want an RFC 3339 time of the years 1970 to 9999, such as 2027-01-31T02:00:00Z", at)
+	}
+	return when, nil
+}
+
+// checkResultOf is the --json object of a decision.
+func checkResultOf(m *manifest.Manifest, d manifest.Decision, region string) (checkResult, error) {
+	res := checkResult{
+		Package: d.Package,
+		File:    d.File,
+		Current: checkRelease{d.Current.Version.String(), d.Current.Status},
+		Action:  d.Action,
+		Reason:  d.Reason,
+		Rollout: newRolloutJSON(d.Rollout),
+	}
+	if d.Target != nil {
+		url, err := m.URL(region, d.Package, d.File, d.Target.Version)
+		if err != nil {
+			return res, err
+		}
+		res.Target = &checkTarget{d.Target.Version.String(), d.Target.Status, d.Target.Checksum, url}
+	}
+	return res, nil
 }
 
 // readManifest parses the manifest at path, or standard input for "-";

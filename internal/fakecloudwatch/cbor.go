@@ -72,7 +72,7 @@ func (d *cborDecoder) value() (any, error) {
 	if d.depth > 64 {
 		return nil, fmt.Errorf("%w: nested too deep", errCBOR)
 	}
-	if len(d.b) > 0 && d.b[0] == 0xff {
+	if d.atBreak() {
 		return nil, fmt.Errorf("%w: unexpected break", errCBOR)
 	}
 	major, info, arg, indef, err := d.head()
@@ -85,119 +85,146 @@ func (d *cborDecoder) value() (any, error) {
 	case 1:
 		return -1 - int64(arg), nil
 	case 2, 3:
-		var out []byte
-		if indef {
-			for {
-				if len(d.b) > 0 && d.b[0] == 0xff {
-					d.b = d.b[1:]
-					break
-				}
-				chunk, err := d.value()
-				if err != nil {
-					return nil, err
-				}
-				switch c := chunk.(type) {
-				case []byte:
-					out = append(out, c...)
-				case string:
-					out = append(out, c...)
-				default:
-					return nil, fmt.Errorf("%w: bad string chunk", errCBOR)
-				}
-			}
-		} else {
-			if arg > uint64(len(d.b)) {
-				return nil, fmt.Errorf("%w: string longer than the data", errCBOR)
-			}
-			out = d.b[:arg]
-			d.b = d.b[arg:]
-		}
-		if major == 3 {
-			return string(out), nil
-		}
-		return append([]byte(nil), out...), nil
+		return d.text(major, arg, indef)
 	case 4:
-		var out []any
-		for i := uint64(0); indef || i < arg; i++ {
-			if indef && len(d.b) > 0 && d.b[0] == 0xff {
-				d.b = d.b[1:]
-				break
-			}
-			if !indef && arg > uint64(len(d.b)) {
-				return nil, fmt.Errorf("%w: array longer than the data", errCBOR)
-			}
-			v, err := d.value()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
+		return d.array(arg, indef)
 	case 5:
-		out := map[string]any{}
-		for i := uint64(0); indef || i < arg; i++ {
-			if indef && len(d.b) > 0 && d.b[0] == 0xff {
-				d.b = d.b[1:]
-				break
-			}
-			if !indef && arg > uint64(len(d.b)) {
-				return nil, fmt.Errorf("%w: map longer than the data", errCBOR)
-			}
-			k, err := d.value()
-			if err != nil {
-				return nil, err
-			}
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("%w: map key of type %T", errCBOR, k)
-			}
-			v, err := d.value()
-			if err != nil {
-				return nil, err
-			}
-			out[ks] = v
-		}
-		return out, nil
+		return d.object(arg, indef)
 	case 6:
+		return d.tagged(arg)
+	case 7:
+		return simple(info, arg, indef)
+	}
+	return nil, fmt.Errorf("%w: major type %d", errCBOR, major)
+}
+
+// atBreak reports whether the next byte is a break (0xff).
+func (d *cborDecoder) atBreak() bool { return len(d.b) > 0 && d.b[0] == 0xff }
+
+// endOf reports whether an item of an indefinite container is its break
+// (and consumes it).
+func (d *cborDecoder) endOf(indef bool) bool {
+	if indef && d.atBreak() {
+		d.b = d.b[1:]
+		return true
+	}
+	return false
+}
+
+// text decodes a byte string (major 2) or a text string (major 3).
+func (d *cborDecoder) text(major byte, arg uint64, indef bool) (any, error) {
+	var out []byte
+	if indef {
+		for !d.endOf(true) {
+			chunk, err := d.value()
+			if err != nil {
+				return nil, err
+			}
+			switch c := chunk.(type) {
+			case []byte:
+				out = append(out, c...)
+			case string:
+				out = append(out, c...)
+			default:
+				return nil, fmt.Errorf("%w: bad string chunk", errCBOR)
+			}
+		}
+	} else {
+		if arg > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: string longer than the data", errCBOR)
+		}
+		out = d.b[:arg]
+		d.b = d.b[arg:]
+	}
+	if major == 3 {
+		return string(out), nil
+	}
+	return append([]byte(nil), out...), nil
+}
+
+func (d *cborDecoder) array(arg uint64, indef bool) (any, error) {
+	var out []any
+	for i := uint64(0); indef || i < arg; i++ {
+		if d.endOf(indef) {
+			break
+		}
+		if !indef && arg > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: array longer than the data", errCBOR)
+		}
 		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
-		if arg == 1 { // epoch time
-			switch t := v.(type) {
-			case uint64:
-				return time.Unix(int64(t), 0).UTC(), nil
-			case int64:
-				return time.Unix(t, 0).UTC(), nil
-			case float64:
-				sec, frac := math.Modf(t)
-				return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
-			}
-			return nil, fmt.Errorf("%w: epoch time of type %T", errCBOR, v)
-		}
-		return v, nil
-	case 7:
-		switch {
-		case indef:
-			return nil, fmt.Errorf("%w: unexpected break", errCBOR)
-		case arg == 20:
-			return false, nil
-		case arg == 21:
-			return true, nil
-		case arg == 22, arg == 23:
-			return nil, nil
-		}
-		switch info {
-		case 25:
-			return float64(halfToFloat(uint16(arg))), nil
-		case 26:
-			return float64(math.Float32frombits(uint32(arg))), nil
-		case 27:
-			return math.Float64frombits(arg), nil
-		}
-		return nil, fmt.Errorf("%w: simple value %d", errCBOR, arg)
+		out = append(out, v)
 	}
-	return nil, fmt.Errorf("%w: major type %d", errCBOR, major)
+	return out, nil
+}
+
+func (d *cborDecoder) object(arg uint64, indef bool) (any, error) {
+	out := map[string]any{}
+	for i := uint64(0); indef || i < arg; i++ {
+		if d.endOf(indef) {
+			break
+		}
+		if !indef && arg > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: map longer than the data", errCBOR)
+		}
+		k, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		ks, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: map key of type %T", errCBOR, k)
+		}
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		out[ks] = v
+	}
+	return out, nil
+}
+
+// tagged decodes a tagged item; tag 1 (epoch time) becomes a time.Time.
+func (d *cborDecoder) tagged(tag uint64) (any, error) {
+	v, err := d.value()
+	if err != nil || tag != 1 {
+		return v, err
+	}
+	switch t := v.(type) {
+	case uint64:
+		return time.Unix(int64(t), 0).UTC(), nil
+	case int64:
+		return time.Unix(t, 0).UTC(), nil
+	case float64:
+		sec, frac := math.Modf(t)
+		return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
+	}
+	return nil, fmt.Errorf("%w: epoch time of type %T", errCBOR, v)
+}
+
+// simple decodes major type 7: false, true, null, undefined and floats.
+func simple(info byte, arg uint64, indef bool) (any, error) {
+	switch {
+	case indef:
+		return nil, fmt.Errorf("%w: unexpected break", errCBOR)
+	case arg == 20:
+		return false, nil
+	case arg == 21:
+		return true, nil
+	case arg == 22, arg == 23:
+		return nil, nil
+	}
+	switch info {
+	case 25:
+		return float64(halfToFloat(uint16(arg))), nil
+	case 26:
+		return float64(math.Float32frombits(uint32(arg))), nil
+	case 27:
+		return math.Float64frombits(arg), nil
+	}
+	return nil, fmt.Errorf("%w: simple value %d", errCBOR, arg)
 }
 
 func halfToFloat(h uint16) float32 {
