@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
@@ -46,9 +49,12 @@ func childCmd(work, to, stop string, prefix ...string) *exec.Cmd {
 
 // stopChild starts a publisher that stops at step stop, and returns it
 // once it says it is there (it holds the directory's lock then).
-func stopChild(t *testing.T, work, to, stop string) *exec.Cmd {
+func stopChild(t *testing.T, work, to, stop string, keys ...ed25519.PublicKey) *exec.Cmd {
 	t.Helper()
 	cmd := childCmd(work, to, stop)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, "PUBLIC_KEY="+hex.EncodeToString(k))
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -193,5 +199,66 @@ func TestPublishDirLockedByKilled(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(root, LockName)); err != nil || fi.Mode() != 0o600 {
 		t.Errorf("lock file: %v, %v", fi.Mode(), err)
+	}
+}
+
+// Nine publishes in a row killed with SIGKILL after their .sig's upload
+// (before their manifest's), and with keys one killed after its manifest's
+// upload and three more after: after each kill the manifest published
+// still verifies with the .sig published, which never holds more than
+// signing.MaxSignatures lines; a publish that completes leaves its
+// signature alone.
+func TestPublishInterruptedKeepsLiveSignature(t *testing.T) {
+	key, pub := testKey(t)
+	ctx := context.Background()
+	for _, withKeys := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keys=%v", withKeys), func(t *testing.T) {
+			root := t.TempDir()
+			m := New("https://releases.example.com/agent/{PackageName}/{PackageVersion}/{FileName}")
+			d1, s1, dir1 := addRelease(t, m, key, "1.0.0", nil)
+			if _, err := (&Publisher{Target: &DirTarget{Dir: root}, Packages: dir1}).Publish(ctx, d1, s1); err != nil {
+				t.Fatal(err)
+			}
+			var keys []ed25519.PublicKey
+			if withKeys {
+				keys = []ed25519.PublicKey{pub}
+			}
+			kill := func(stop string, want uint64) ([]byte, []byte) {
+				t.Helper()
+				data, sig, err := Seal(m, key, time.Now().Add(24*time.Hour)) // an edit re-signed, such as a pause
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := stopChild(t, workDir(t, data, sig, ""), root, stop, keys...)
+				cmd.Process.Kill()
+				cmd.Wait()
+				pd, _ := os.ReadFile(filepath.Join(root, DefaultManifestName))
+				ps, _ := os.ReadFile(filepath.Join(root, DefaultManifestName+".sig"))
+				f, err := signing.Verify(pd, ps, []ed25519.PublicKey{pub})
+				if err != nil || f.ManifestVersion != want {
+					t.Fatalf("after a kill at %s (ManifestVersion %d): published %d, %v; the .sig has %d lines", stop, m.ManifestVersion, f.ManifestVersion, err, len(sigLines(ps)))
+				}
+				return data, sig
+			}
+			var data, sig []byte
+			for range 9 {
+				data, sig = kill(StepSignature, 1)
+			}
+			if withKeys {
+				data, sig = kill(StepManifest, m.ManifestVersion+1)
+				live := m.ManifestVersion
+				for range 3 {
+					kill(StepSignature, live)
+				}
+			}
+			if _, err := (&Publisher{Target: &DirTarget{Dir: root}, PublicKeys: keys}).Publish(ctx, data, sig); err != nil {
+				t.Fatal(err)
+			}
+			pd, _ := os.ReadFile(filepath.Join(root, DefaultManifestName))
+			ps, _ := os.ReadFile(filepath.Join(root, DefaultManifestName+".sig"))
+			if _, err := signing.Verify(pd, ps, []ed25519.PublicKey{pub}); err != nil || string(ps) != string(sig) {
+				t.Errorf("after a complete publish: %v; .sig %q", err, ps)
+			}
+		})
 	}
 }

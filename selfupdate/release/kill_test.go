@@ -3,6 +3,8 @@ package release
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -35,7 +37,12 @@ func publisherChild() int {
 	if os.Getenv("TO_DIR") == "" {
 		tgt = s3Target(s3ClientFor(os.Getenv("ENDPOINT")))
 	}
-	p := &Publisher{Target: tgt, Packages: filepath.Join(dir, "packages"),
+	var keys []ed25519.PublicKey
+	if k := os.Getenv("PUBLIC_KEY"); k != "" {
+		raw, _ := hex.DecodeString(k)
+		keys = append(keys, ed25519.PublicKey(raw))
+	}
+	p := &Publisher{Target: tgt, Packages: filepath.Join(dir, "packages"), PublicKeys: keys,
 		OnStep: func(s Step) {
 			if s.Kind == stop {
 				fmt.Println("at", s.Kind)
