@@ -77,7 +77,9 @@ type Publisher struct {
 	// manifest.DefaultMaxBytes.
 	MaxManifestBytes int64
 	// PublicKeys, when set, are the agents' keys: a signature that none of
-	// them verifies is refused before anything is written.
+	// them verifies is refused before anything is written, and the lines
+	// of the published .sig that they verify for the published manifest
+	// are kept beside the new signature (see Publish).
 	PublicKeys []ed25519.PublicKey
 }
 
