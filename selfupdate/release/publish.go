@@ -107,28 +107,9 @@ type Publisher struct {
 // before their manifest's upload.
 func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, error) {
 	var rep Report
-	if p.Target == nil {
-		return rep, errors.New("release: Publisher.Target is nil")
-	}
-	m, err := manifest.Parse(bytes.NewReader(data))
+	m, err := p.check(data, sig)
 	if err != nil {
-		return rep, fmt.Errorf("release: publish: %w", err)
-	}
-	if m.ManifestVersion == 0 || m.Expires.IsZero() || len(bytes.TrimSpace(sig)) == 0 {
-		return rep, errors.New("release: publish: the manifest is not sealed (ManifestVersion, Expires and a signature are needed: see Seal)")
-	}
-	if min := time.Now().Add(MinExpiry); !m.Expires.After(min) {
-		return rep, fmt.Errorf("release: publish: the manifest's Expires %s is not more than %v from now: agents would refuse it as stale; seal it again with a later expiry (--expires-in)", m.Expires.Format(time.RFC3339), MinExpiry)
-	}
-	if len(p.PublicKeys) > 0 {
-		if _, err := signing.Verify(data, sig, p.PublicKeys); err != nil {
-			return rep, fmt.Errorf("release: publish: %w", err)
-		}
-	}
-	if cb, ok := p.Target.(interface{ CheckBase(string) error }); ok {
-		if err := cb.CheckBase(Base(m.URIFormat)); err != nil {
-			return rep, err
-		}
+		return rep, err
 	}
 	if l, ok := p.Target.(Locker); ok {
 		unlock, err := l.Lock(ctx)
@@ -243,6 +224,35 @@ func sigLines(sig []byte) []string {
 		}
 	}
 	return out
+}
+
+// check reads and checks the manifest to publish before anything is read
+// from the target.
+func (p *Publisher) check(data, sig []byte) (*manifest.Manifest, error) {
+	if p.Target == nil {
+		return nil, errors.New("release: Publisher.Target is nil")
+	}
+	m, err := manifest.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("release: publish: %w", err)
+	}
+	if m.ManifestVersion == 0 || m.Expires.IsZero() || len(bytes.TrimSpace(sig)) == 0 {
+		return nil, errors.New("release: publish: the manifest is not sealed (ManifestVersion, Expires and a signature are needed: see Seal)")
+	}
+	if min := time.Now().Add(MinExpiry); !m.Expires.After(min) {
+		return nil, fmt.Errorf("release: publish: the manifest's Expires %s is not more than %v from now: agents would refuse it as stale; seal it again with a later Expires", m.Expires.Format(time.RFC3339), MinExpiry)
+	}
+	if len(p.PublicKeys) > 0 {
+		if _, err := signing.Verify(data, sig, p.PublicKeys); err != nil {
+			return nil, fmt.Errorf("release: publish: %w", err)
+		}
+	}
+	if cb, ok := p.Target.(interface{ CheckBase(string) error }); ok {
+		if err := cb.CheckBase(Base(m.URIFormat)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // condition is IfETag etag for an object that was there, IfAbsent else.
