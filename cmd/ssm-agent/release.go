@@ -104,7 +104,7 @@ func (f *releaseFiles) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.manifest, "manifest", "", "the manifest `FILE` to edit; its signature goes to FILE.sig; required")
 	fs.StringVar(&f.key, "key", "", "the private key `FILE` from ssm-agent keygen; required")
 	fs.StringVar(&f.pkg, "package", "amazon-ssm-agent", "the package `NAME`")
-	fs.StringVar(&f.expiresIn, "expires-in", "30d", "how long agents accept the signed manifest: a `DURATION` such as 720h or 30d")
+	fs.StringVar(&f.expiresIn, "expires-in", "30d", "how long agents accept the signed manifest: a `DURATION` over 1h, such as 720h or 30d")
 }
 
 // check reports a missing flag; it returns the expiry asked for.
@@ -117,9 +117,15 @@ func (f *releaseFiles) check(fs *flag.FlagSet) (time.Duration, error) {
 	case f.pkg == "":
 		return 0, errors.New("--package must not be empty")
 	}
-	d, err := parseDays(f.expiresIn)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--expires-in %q: want a positive duration such as 720h or 30d", f.expiresIn)
+	return parseExpiresIn(f.expiresIn)
+}
+
+// parseExpiresIn reads --expires-in: more than release.MinExpiry, since
+// agents refuse a manifest once it expires.
+func parseExpiresIn(s string) (time.Duration, error) {
+	d, err := parseDays(s)
+	if err != nil || d <= release.MinExpiry {
+		return 0, fmt.Errorf("--expires-in %q: want more than %v (agents refuse the manifest once it expires), such as 720h or 30d", s, release.MinExpiry)
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +67,9 @@ type versionStatusJSON struct {
 	Halt         bool            `json:"halt"`
 }
 
+// minStatusInterval is the shortest --interval between passes.
+const minStatusInterval = time.Minute
+
 // statusFlags are release status's flags.
 type statusFlags struct {
 	aws                  releaseAWS
@@ -85,7 +89,7 @@ func runReleaseStatus(s streams, g *globals, args []string) int {
 	fs.StringVar(&f.files.manifest, "manifest", "", "the manifest `FILE` to read (without --to), or to keep in step with what --halt publishes")
 	fs.StringVar(&f.files.key, "key", "", "with --halt, the private key `FILE` that re-signs the manifest")
 	fs.StringVar(&f.files.pkg, "package", "amazon-ssm-agent", "the package `NAME`")
-	fs.StringVar(&f.files.expiresIn, "expires-in", "30d", "with --halt, how long agents accept the re-signed manifest: a `DURATION` such as 720h or 30d")
+	fs.StringVar(&f.files.expiresIn, "expires-in", "30d", "with --halt, how long agents accept the re-signed manifest: a `DURATION` over 1h, such as 720h or 30d")
 	fs.StringVar(&f.to, "to", "", "read the manifest published at `s3://bucket/prefix` or DIR (and re-publish there with --halt)")
 	fs.StringVar(&f.namespace, "namespace", "", "the agents' metric `NAMESPACE` (default amazon-ssm-agent-telemetry)")
 	fs.StringVar(&f.since, "since", "", "count results from this RFC 3339 `TIME` (default: each rollout's Start, else 14 days ago)")
@@ -93,7 +97,7 @@ func runReleaseStatus(s streams, g *globals, args []string) int {
 	fs.BoolVar(&f.halt, "halt", false, "pause the releases that fail, re-sign and re-publish (needs --to and --key)")
 	fs.Float64Var(&f.threshold, "threshold", 0.2, "with --halt, the failure `RATIO` in (0, 1] that pauses a release")
 	fs.IntVar(&f.minResults, "min-results", 20, "with --halt, the results (`N`, succeeded and failed) needed before deciding")
-	fs.DurationVar(&f.interval, "interval", 0, "make a pass every `DURATION` until interrupted (default: one pass)")
+	fs.DurationVar(&f.interval, "interval", 0, "make a pass every `DURATION` (at least 1m) until interrupted (default: one pass)")
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}
@@ -159,8 +163,8 @@ func (f *statusFlags) build(ctx context.Context) (*release.Halt, error) {
 		return nil, usageErr{errors.New("--package must not be empty")}
 	case f.to != "" && checkTo(f.to) != nil:
 		return nil, usageErr{checkTo(f.to)}
-	case f.interval < 0:
-		return nil, usageErr{fmt.Errorf("--interval %s: want a positive duration", f.interval)}
+	case f.interval < 0 || (f.interval > 0 && f.interval < minStatusInterval):
+		return nil, usageErr{fmt.Errorf("--interval %s: want at least %v (CloudWatch's results move slowly), or 0 for one pass", f.interval, minStatusInterval)}
 	}
 	if f.since != "" {
 		t, err := time.Parse(time.RFC3339, f.since)
@@ -178,9 +182,9 @@ func (f *statusFlags) build(ctx context.Context) (*release.Halt, error) {
 		if f.to == "" || f.files.key == "" {
 			return nil, usageErr{errors.New("--halt needs --to (where to re-publish) and --key")}
 		}
-		d, err := parseDays(f.files.expiresIn)
-		if err != nil || d <= 0 {
-			return nil, usageErr{fmt.Errorf("--expires-in %q: want a positive duration such as 720h or 30d", f.files.expiresIn)}
+		d, err := parseExpiresIn(f.files.expiresIn)
+		if err != nil {
+			return nil, usageErr{err}
 		}
 		expiresIn = d
 	}
@@ -223,7 +227,10 @@ func (f *statusFlags) republish(ctx context.Context, tgt release.Target, m *mani
 	if err != nil {
 		return err
 	}
-	if _, err := (&release.Publisher{Target: tgt, Region: f.aws.region}).Publish(ctx, data, sig); err != nil {
+	// The key's public half tells which lines of the published .sig sign
+	// the published manifest, so that they are kept while it is replaced.
+	p := &release.Publisher{Target: tgt, Region: f.aws.region, PublicKeys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}}
+	if _, err := p.Publish(ctx, data, sig); err != nil {
 		return err
 	}
 	if f.files.manifest == "" {

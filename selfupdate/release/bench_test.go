@@ -76,7 +76,7 @@ func BenchmarkPublish(b *testing.B) {
 			mi, _ := clone(m)
 			sum, _ := FileChecksum(filepath.Join(dir, testFile))
 			mi.AddRelease(testPackage, testFile, manifest.Release{Version: manifest.MustParseVersion("1.0." + strconv.Itoa(i)), Checksum: sum})
-			d, s, err := Seal(mi, key, time.Now().Add(time.Hour))
+			d, s, err := Seal(mi, key, time.Now().Add(24*time.Hour))
 			if err != nil {
 				b.Fatal(err)
 			}

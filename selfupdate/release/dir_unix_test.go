@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -82,4 +83,15 @@ func TestPublishDir(t *testing.T) {
 		t.Errorf("left %v behind", ents)
 	}
 	_ = manifest.StatusActive
+}
+
+// A FIFO given as a package file is refused without waiting for a writer.
+func TestFileChecksumFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fifo.tar.gz")
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Skip(err)
+	}
+	if _, err := FileChecksum(path); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("FileChecksum of a FIFO: %v", err)
+	}
 }

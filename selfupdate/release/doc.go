@@ -19,7 +19,11 @@
 // when its SHA-256 is the release's), and the signature and the manifest
 // are replaced only if they are still what the publisher read at its
 // start, so that of two publishers racing one fails with ErrConflict
-// instead of both overwriting each other silently.
+// instead of both overwriting each other silently. A Target that is a
+// Locker (DirTarget: an OS lock on .publish.lock in the directory) is
+// held for the whole publish, and a second publisher fails at once with
+// ErrConflict. A manifest that expires within MinExpiry is neither sealed
+// nor published.
 //
 // What an agent reads between the signature's upload and the manifest's
 // is the old manifest with the new signature: a pair that fails the

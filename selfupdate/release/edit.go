@@ -1,6 +1,7 @@
 package release
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,11 +9,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
@@ -32,7 +31,9 @@ type Add struct {
 	// Files are the paths of the package's files, one per platform; each
 	// file's base name is its manifest file name, such as
 	// amazon-ssm-agent-linux-amd64.tar.gz. A symbolic link or anything but
-	// a regular file is refused.
+	// a regular file is refused (a file with other hard links is fine: it
+	// is only read), and so is a name that PackageKey refuses (a ? or #, a
+	// backslash…), which could not be published.
 	Files []string
 	// DeprecateOlder marks Deprecated every Active release of the package
 	// older than Version, so that agents on them update.
@@ -70,6 +71,9 @@ func (a Add) Apply(m *manifest.Manifest, now time.Time) error {
 			return fmt.Errorf("release: add %s %s: Files: two files named %s", a.Package, a.Version, name)
 		}
 		seen[name] = true
+		if _, err := PackageKey(m, keyRegion, a.Package, name, a.Version); err != nil {
+			return fmt.Errorf("release: add %s %s: Files: %s cannot be published: %w", a.Package, a.Version, name, err)
+		}
 		sum, err := FileChecksum(path)
 		if err != nil {
 			return fmt.Errorf("release: add %s %s: %w", a.Package, a.Version, err)
@@ -97,6 +101,10 @@ func (a Add) Apply(m *manifest.Manifest, now time.Time) error {
 	*m = *work
 	return nil
 }
+
+// keyRegion stands in for {Region} when Apply checks a package's key
+// (the region does not change whether a file name can be published).
+const keyRegion = "us-east-1"
 
 // clone returns a deep copy of m. Its indexes are rebuilt by the first
 // edit; until then it answers queries by scanning.
@@ -133,9 +141,15 @@ func Pause(m *manifest.Manifest, pkg string, v manifest.Version, paused bool) (i
 	return n, nil
 }
 
+// MinExpiry is how far ahead of now a manifest's Expires must be for
+// Seal to sign it and Publish to publish it: agents refuse a manifest
+// once it expires, so one that would expire so soon is a mistake.
+const MinExpiry = time.Hour
+
 // Seal makes m ready to publish: its ManifestVersion raised by one, its
-// Expires set to expires (agents refuse the manifest from then on),
-// encoded, and signed with key.
+// Expires set to expires (agents refuse the manifest from then on; it
+// must be more than MinExpiry from now), encoded, read back (so that a
+// manifest that does not parse is never signed), and signed with key.
 // It returns the manifest's bytes and the detached signature (base64, the
 // <manifest>.sig file), and leaves m with the new version and expiry.
 func Seal(m *manifest.Manifest, key ed25519.PrivateKey, expires time.Time) (data, sig []byte, err error) {
@@ -151,8 +165,14 @@ func Seal(m *manifest.Manifest, key ed25519.PrivateKey, expires time.Time) (data
 	}
 	work.ManifestVersion = m.ManifestVersion + 1
 	work.Expires = expires.UTC().Truncate(time.Second)
+	if min := time.Now().Add(MinExpiry); !work.Expires.After(min) {
+		return nil, nil, fmt.Errorf("release: seal: Expires %s is not more than %v from now: agents would refuse the manifest as stale; give a later expiry", work.Expires.Format(time.RFC3339), MinExpiry)
+	}
 	if data, err = work.Marshal(); err != nil {
 		return nil, nil, fmt.Errorf("release: seal: %w", err)
+	}
+	if _, err := manifest.Parse(bytes.NewReader(data)); err != nil {
+		return nil, nil, fmt.Errorf("release: seal: the encoded manifest does not read back, not signed: %w", err)
 	}
 	if sig, err = signing.Sign(data, key); err != nil {
 		return nil, nil, fmt.Errorf("release: seal: %w", err)
@@ -166,9 +186,10 @@ func Seal(m *manifest.Manifest, key ed25519.PrivateKey, expires time.Time) (data
 
 // FileChecksum returns the SHA-256 of the regular file at path, in
 // lower-case hexadecimal, reading it as a stream. A symbolic link at path
-// is refused, not followed.
+// is refused, not followed, and so is anything but a regular file; a file
+// with other hard links (cp -al, a build cache) is read like any other.
 func FileChecksum(path string) (string, error) {
-	f, err := atomicfile.OpenFile(path, os.O_RDONLY, 0)
+	f, err := openInput(path)
 	if err != nil {
 		return "", fmt.Errorf("package file %s: %w", path, err)
 	}

@@ -3,13 +3,14 @@ package release
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-
 )
 
 // TestMain lets the test binary play a publisher that a test kills.
@@ -21,8 +22,8 @@ func TestMain(m *testing.M) {
 }
 
 // publisherChild publishes the sealed manifest in $DIR to the S3 endpoint
-// $ENDPOINT, and at the step $STOP says so on stdout and waits to be
-// killed.
+// $ENDPOINT (or the directory $TO_DIR), and at the step $STOP says so on
+// stdout and waits to be killed.
 func publisherChild() int {
 	dir, stop := os.Getenv("DIR"), os.Getenv("STOP")
 	data, err1 := os.ReadFile(filepath.Join(dir, DefaultManifestName))
@@ -32,7 +33,16 @@ func publisherChild() int {
 		return 1
 	}
 	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	p := &Publisher{Target: s3Target(s3ClientFor(os.Getenv("ENDPOINT"))), Packages: filepath.Join(dir, "packages"),
+	var tgt Target = &DirTarget{Dir: os.Getenv("TO_DIR")}
+	if os.Getenv("TO_DIR") == "" {
+		tgt = s3Target(s3ClientFor(os.Getenv("ENDPOINT")))
+	}
+	var keys []ed25519.PublicKey
+	if k := os.Getenv("PUBLIC_KEY"); k != "" {
+		raw, _ := hex.DecodeString(k)
+		keys = append(keys, ed25519.PublicKey(raw))
+	}
+	p := &Publisher{Target: tgt, Packages: filepath.Join(dir, "packages"), PublicKeys: keys,
 		OnStep: func(s Step) {
 			if s.Kind == stop {
 				fmt.Println("at", s.Kind)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,8 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
-	"github.com/ssmkit/ssmkit/internal/atomicfile"
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
@@ -76,7 +77,9 @@ type Publisher struct {
 	// manifest.DefaultMaxBytes.
 	MaxManifestBytes int64
 	// PublicKeys, when set, are the agents' keys: a signature that none of
-	// them verifies is refused before anything is written.
+	// them verifies is refused before anything is written, and the lines
+	// of the published .sig that they verify for the published manifest
+	// are kept beside the new signature (see Publish).
 	PublicKeys []ed25519.PublicKey
 }
 
@@ -85,34 +88,35 @@ type Publisher struct {
 // published manifest does not name with the same checksum (created only
 // where absent; one already there is kept if its SHA-256 is the
 // release's, else Publish fails with ErrConflict), then the signature
-// beside the old one (signing.Join: an agent that reads the old manifest
-// meanwhile still verifies it), then the manifest, then the signature
-// alone (what agents that read one signature need), each replaced only if still what Publish read at its
-// start (ErrConflict otherwise). A manifest whose ManifestVersion is not
-// above the published one's fails with ErrStale. When the manifest's put
-// fails, the old signature is put back. Running Publish again after any
-// failure or kill finishes the job.
+// beside the old one (an agent that reads the old manifest meanwhile
+// still verifies it: see below), then the manifest, then the signature
+// alone (what agents that read one signature need), each replaced only if
+// still what Publish read at its start (ErrConflict otherwise). A Target
+// that is a Locker is locked for the whole publish: when another publish
+// holds it, Publish fails at once with ErrConflict. A manifest whose
+// ManifestVersion is not above the published one's fails with ErrStale;
+// one whose Expires is not more than MinExpiry from now is refused. When
+// the manifest's put fails, the old signature is put back. Running
+// Publish again after any failure or kill finishes the job.
+//
+// The .sig put beside the old one holds first the old lines that sign the
+// published manifest (those PublicKeys verify; without PublicKeys, the
+// old .sig's first line), then the new signature, then the other old
+// lines, up to signing.MaxSignatures: so the published manifest's
+// signature is kept however many publishes in a row are interrupted
+// before their manifest's upload.
 func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, error) {
 	var rep Report
-	if p.Target == nil {
-		return rep, errors.New("release: Publisher.Target is nil")
-	}
-	m, err := manifest.Parse(bytes.NewReader(data))
+	m, err := p.check(data, sig)
 	if err != nil {
-		return rep, fmt.Errorf("release: publish: %w", err)
+		return rep, err
 	}
-	if m.ManifestVersion == 0 || m.Expires.IsZero() || len(bytes.TrimSpace(sig)) == 0 {
-		return rep, errors.New("release: publish: the manifest is not sealed (ManifestVersion, Expires and a signature are needed: see Seal)")
-	}
-	if len(p.PublicKeys) > 0 {
-		if _, err := signing.Verify(data, sig, p.PublicKeys); err != nil {
-			return rep, fmt.Errorf("release: publish: %w", err)
-		}
-	}
-	if cb, ok := p.Target.(interface{ CheckBase(string) error }); ok {
-		if err := cb.CheckBase(Base(m.URIFormat)); err != nil {
+	if l, ok := p.Target.(Locker); ok {
+		unlock, err := l.Lock(ctx)
+		if err != nil {
 			return rep, err
 		}
+		defer unlock()
 	}
 	mkey := p.ManifestName
 	if mkey == "" {
@@ -147,7 +151,7 @@ func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, erro
 	// signatures, so either manifest verifies (signing.Verify).
 	both := sig
 	if oldSig != nil {
-		both = signing.Join(sig, oldSig)
+		both = p.joinSignatures(sig, oldSig, old)
 	}
 	sigETag, err := p.Target.Put(ctx, skey, bytes.NewReader(both), int64(len(both)), nil, condition(oldSig != nil, oldSigETag))
 	if err != nil {
@@ -167,11 +171,88 @@ func (p *Publisher) Publish(ctx context.Context, data, sig []byte) (Report, erro
 	p.step(&rep, StepManifest, mkey)
 	if !bytes.Equal(both, sig) {
 		if _, err := p.Target.Put(ctx, skey, bytes.NewReader(sig), int64(len(sig)), nil, Condition{IfETag: sigETag}); err != nil {
-			return rep, fmt.Errorf("release: publish: the manifest is published and verifies, but its .sig still holds the old signature too (%w): run publish again", err)
+			return rep, fmt.Errorf("release: publish: the manifest is published, but its .sig could not be cut to the new signature alone (%w): agents verify the manifest only while the .sig holds its signature; check the target and run publish again", err)
 		}
 		p.step(&rep, StepSignatureAlone, skey)
 	}
 	return rep, nil
+}
+
+// joinSignatures returns the .sig to put while the old manifest (old,
+// signed in oldSig) may still be read: the old lines that sign it first,
+// then the new signature, then the other old lines, newest first, up to
+// signing.MaxSignatures. The lines that sign the old manifest are those
+// that one of PublicKeys verifies; without keys, the first line — which
+// this order keeps the live manifest's signature after a publish
+// interrupted before its manifest's upload, however many in a row.
+func (p *Publisher) joinSignatures(sig, oldSig, old []byte) []byte {
+	var live, rest []string
+	for i, line := range sigLines(oldSig) {
+		raw, _ := base64.StdEncoding.DecodeString(line)
+		signs := i == 0
+		if len(p.PublicKeys) > 0 {
+			signs = false
+			for _, k := range p.PublicKeys {
+				signs = signs || ed25519.Verify(k, old, raw)
+			}
+		}
+		if signs {
+			live = append(live, line)
+		} else {
+			rest = append(rest, line)
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, group := range [][]string{live, sigLines(sig), rest} {
+		for _, line := range group {
+			if !seen[line] && len(out) < signing.MaxSignatures {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	return []byte(strings.Join(out, "\n") + "\n")
+}
+
+// sigLines returns the lines of a .sig that are ed25519 signatures.
+func sigLines(sig []byte) []string {
+	var out []string
+	for _, line := range strings.Fields(string(sig)) {
+		if raw, err := base64.StdEncoding.DecodeString(line); err == nil && len(raw) == ed25519.SignatureSize {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// check reads and checks the manifest to publish before anything is read
+// from the target.
+func (p *Publisher) check(data, sig []byte) (*manifest.Manifest, error) {
+	if p.Target == nil {
+		return nil, errors.New("release: Publisher.Target is nil")
+	}
+	m, err := manifest.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("release: publish: %w", err)
+	}
+	if m.ManifestVersion == 0 || m.Expires.IsZero() || len(bytes.TrimSpace(sig)) == 0 {
+		return nil, errors.New("release: publish: the manifest is not sealed (ManifestVersion, Expires and a signature are needed: see Seal)")
+	}
+	if min := time.Now().Add(MinExpiry); !m.Expires.After(min) {
+		return nil, fmt.Errorf("release: publish: the manifest's Expires %s is not more than %v from now: agents would refuse it as stale; seal it again with a later Expires", m.Expires.Format(time.RFC3339), MinExpiry)
+	}
+	if len(p.PublicKeys) > 0 {
+		if _, err := signing.Verify(data, sig, p.PublicKeys); err != nil {
+			return nil, fmt.Errorf("release: publish: %w", err)
+		}
+	}
+	if cb, ok := p.Target.(interface{ CheckBase(string) error }); ok {
+		if err := cb.CheckBase(Base(m.URIFormat)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // condition is IfETag etag for an object that was there, IfAbsent else.
@@ -281,7 +362,7 @@ func (p *Publisher) localSum(name string) (string, error) {
 // ensure uploads the local file (when upload) or checks the target's.
 func (p *Publisher) ensure(ctx context.Context, key, name, want string, upload bool, rep *Report) error {
 	if upload {
-		f, err := atomicfile.OpenFile(p.Packages+string(os.PathSeparator)+name, os.O_RDONLY, 0)
+		f, err := openInput(p.Packages + string(os.PathSeparator) + name)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ func TestAddAndSeal(t *testing.T) {
 	if n, err := Pause(m, testPackage, manifest.MustParseVersion("2.0.0"), true); n != 1 || err != nil {
 		t.Fatalf("Pause = %d, %v", n, err)
 	}
-	d3, s3, err := Seal(m, key, now.Add(time.Hour))
+	d3, s3, err := Seal(m, key, now.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,102 +50,13 @@ type Target interface {
 	String() string
 }
 
-// DirTarget publishes into a local directory, such as a web server's
-// document root for the UriFormat's Base. Every file is written
-// atomically (a temporary file, synced, then linked or renamed in place,
-// the directory synced), with mode 0644 and directories 0755, set
-// explicitly; no symbolic link below Dir is followed. IfAbsent is atomic
-// (a hard link, which fails if the name exists); IfETag (the file's
-// SHA-256) is checked just before the rename, which two publishers on one
-// machine could race.
-type DirTarget struct {
-	Dir string
-}
-
-var _ Target = (*DirTarget)(nil)
-
-// String returns the directory.
-func (d *DirTarget) String() string { return d.Dir }
-
-func (d *DirTarget) open() (*atomicfile.Dir, error) {
-	if d.Dir == "" {
-		return nil, errors.New("release: DirTarget.Dir is empty")
-	}
-	return atomicfile.OpenDir(d.Dir)
-}
-
-// Open opens the regular file at key.
-func (d *DirTarget) Open(ctx context.Context, key string) (io.ReadCloser, string, error) {
-	if err := checkKey(key); err != nil {
-		return nil, "", fmt.Errorf("release: key %q: %w", key, err)
-	}
-	root, err := d.open()
-	if err != nil {
-		return nil, "", err
-	}
-	defer root.Close()
-	f, err := root.Plain(filepath.FromSlash(key), os.O_RDONLY)
-	if err != nil {
-		return nil, "", err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, "", fmt.Errorf("release: %s: %w", key, err)
-	}
-	return f, sumHex(h), nil
-}
-
-// Put writes the file at key atomically if c holds.
-func (d *DirTarget) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, sum []byte, c Condition) (string, error) {
-	if err := checkKey(key); err != nil {
-		return "", fmt.Errorf("release: key %q: %w", key, err)
-	}
-	root, err := d.open()
-	if err != nil {
-		return "", err
-	}
-	defer root.Close()
-	dir := path.Dir(key)
-	if err := mkdirs(root.Root(), dir); err != nil {
-		return "", fmt.Errorf("release: %s: %w", filepath.Join(d.Dir, dir), err)
-	}
-	tmp, etag, err := writeTemp(root.Root(), dir, body, size, sum)
-	if err != nil {
-		return "", fmt.Errorf("release: %s: %w", filepath.Join(d.Dir, key), err)
-	}
-	defer root.Root().Remove(tmp)
-	name := filepath.FromSlash(key)
-	switch {
-	case c.IfAbsent:
-		if err := root.Root().Link(tmp, name); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return "", fmt.Errorf("release: %s: %w", filepath.Join(d.Dir, key), ErrConflict)
-			}
-			return "", fmt.Errorf("release: %w", err)
-		}
-	default:
-		if c.IfETag != "" {
-			f, cur, err := d.Open(ctx, key)
-			if err != nil {
-				return "", fmt.Errorf("release: %s: %w (%v)", filepath.Join(d.Dir, key), ErrConflict, err)
-			}
-			f.Close()
-			if cur != c.IfETag {
-				return "", fmt.Errorf("release: %s: %w", filepath.Join(d.Dir, key), ErrConflict)
-			}
-		}
-		if err := root.Root().Rename(tmp, name); err != nil {
-			return "", fmt.Errorf("release: %w", err)
-		}
-	}
-	if err := root.SyncDir(filepath.FromSlash(dir)); err != nil {
-		return "", err
-	}
-	return etag, nil
+// A Locker is a Target that one publish at a time can hold: Publish calls
+// Lock first, when its Target has it, and unlock when it is done. Lock
+// does not wait: when another holds the target it returns an error
+// wrapping ErrConflict. DirTarget is one (S3's conditional writes need
+// no lock).
+type Locker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // mkdirs makes each directory of dir in root that is missing, mode 0755
@@ -184,7 +95,7 @@ func mkdirs(root *os.Root, dir string) error {
 func writeTemp(root *os.Root, dir string, body io.ReadSeeker, size int64, sum []byte) (string, string, error) {
 	var b [8]byte
 	rand.Read(b[:])
-	tmp := filepath.Join(filepath.FromSlash(dir), ".publish.tmp-"+hex.EncodeToString(b[:]))
+	tmp := filepath.Join(filepath.FromSlash(dir), tempPrefix+hex.EncodeToString(b[:]))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", "", err

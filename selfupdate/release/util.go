@@ -1,5 +1,28 @@
 package release
 
-import "runtime"
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+)
 
 const isWindows = runtime.GOOS == "windows"
+
+// errLockBusy: another open file holds the lock.
+var errLockBusy = errors.New("lock busy")
+
+// checkInput keeps f only if it is a regular file.
+func checkInput(f *os.File, path string) (*os.File, error) {
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (mode %v): %w", path, fi.Mode().Type(), atomicfile.ErrUnsafe)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
