@@ -368,7 +368,7 @@ func (u *Updater) Recover(ctx context.Context) (Result, error) {
 		return Result{}, errors.New("selfupdate: Recover needs Config.Restarter and Config.Health")
 	}
 	if j, err := readJournal(u.journalPath()); err == nil && j.Phase.finished() {
-		u.reportJournal()
+		u.reportJournal(j)
 		return Result{}, u.ensureCurrent()
 	}
 	lk, err := acquireLock(u.lockPath())
@@ -486,11 +486,12 @@ func (u *Updater) reported(key string) bool {
 	return err == nil && string(b) == key
 }
 
-// reportJournal tells OnResult of the journal's result if no process has:
-// a guardian that ended an update with no core to tell, say.
-func (u *Updater) reportJournal() {
-	j, err := readJournal(u.journalPath())
-	if err != nil || !j.Phase.finished() || j.Result == "" || u.reported(resultKey(j)) {
+// reportJournal tells OnResult of the result of j, the journal just read,
+// if no process has: a guardian that ended an update with no core to
+// tell, say. (Recover runs every second in an idle core: it reads the
+// journal once, and again only under the lock.)
+func (u *Updater) reportJournal(j Journal) {
+	if !j.Phase.finished() || j.Result == "" || u.reported(resultKey(j)) {
 		return
 	}
 	lk, err := acquireLock(u.lockPath())

@@ -95,7 +95,7 @@ func (c *cursor) open(seg segment) error {
 	}
 	c.f, c.segFirst = f, seg.first
 	c.file = &limitedFile{f: f, limit: seg.size}
-	c.rr = newRecordReader(bufio.NewReaderSize(c.file, 64<<10), seg.first)
+	c.rr = newRecordReader(bufio.NewReaderSize(c.file, recordReadBuffer), seg.first)
 	return nil
 }
 

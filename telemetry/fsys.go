@@ -92,9 +92,15 @@ func (osFS) readFile(path string) ([]byte, error) { return atomicfile.ReadFile(p
 
 func (osFS) freeBytes(dir string) int64 { return freeBytes(dir) }
 
+// zeroBlock is what zeroFill writes from. Never written to, it stays
+// the kernel's shared zero page: it costs the process no memory, where a
+// buffer allocated for each spare segment was garbage the idle heap grew
+// by.
+var zeroBlock [64 << 10]byte
+
 // zeroFill writes size zero bytes at the start of f and syncs them.
 func zeroFill(f file, size int64) error {
-	zeros := make([]byte, 256<<10)
+	zeros := zeroBlock[:]
 	for off := int64(0); off < size; off += int64(len(zeros)) {
 		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), size-off)], off); err != nil {
 			return fmt.Errorf("zero-fill %s: %w", f.Name(), err)

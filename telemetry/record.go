@@ -59,11 +59,17 @@ func numberRecords(b []byte, first uint64) int {
 	return n
 }
 
+// recordReadBuffer is the read buffer of a segment's reader: a few typical
+// records per read; a record larger than it is read straight into the
+// reader's own buffer. (A 64 KiB buffer, kept by every open cursor, was
+// most of an idle pipeline's heap.)
+const recordReadBuffer = 16 << 10
+
 // scanSegment reads a segment's records and returns the size of its valid
 // prefix and the seq of its last valid record (first-1 if none). An error
 // is the disk's, not a record's: then where the records end is not known.
 func scanSegment(f io.Reader, first uint64) (size int64, last uint64, err error) {
-	r := newRecordReader(bufio.NewReaderSize(f, 64<<10), first)
+	r := newRecordReader(bufio.NewReaderSize(f, recordReadBuffer), first)
 	for {
 		if _, _, err := r.next(); err != nil {
 			if err == io.EOF || errors.Is(err, errCorrupt) {

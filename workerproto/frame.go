@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 )
 
 // DefaultMaxFrameSize is the largest message accepted unless configured
@@ -28,8 +29,20 @@ func protocolErrorf(format string, args ...any) error {
 	return fmt.Errorf("workerproto: %w: %s", ErrProtocol, fmt.Sprintf(format, args...))
 }
 
-// keptFrameBuffer is the size of the buffer a frameReader keeps for reuse.
-const keptFrameBuffer = 64 << 10
+// keptFrameBuffer is the size of the largest buffer a frameReader keeps
+// for reuse. The buffer it keeps grows to the largest frame it has read
+// (in powers of two from minFrameBuffer), so that a connection that only
+// ever carries small messages — a ping, a health summary — keeps a small
+// one.
+const (
+	keptFrameBuffer = 64 << 10
+	minFrameBuffer  = 1 << 10
+)
+
+// frameReadBuffer is the size of a frameReader's read buffer: enough for a
+// burst of small frames in one read; a frame larger than it is read
+// straight into its own buffer.
+const frameReadBuffer = 8 << 10
 
 // frameReader reads length-prefixed frames. The slice next returns is
 // valid until the following call.
@@ -40,7 +53,7 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 32<<10), max: max}
+	return &frameReader{r: bufio.NewReaderSize(r, frameReadBuffer), max: max}
 }
 
 // next returns the next frame's payload. It returns io.EOF only when the
@@ -66,7 +79,7 @@ func (fr *frameReader) next() ([]byte, error) {
 	case int(size) <= cap(fr.buf):
 		buf = fr.buf[:size]
 	case size <= keptFrameBuffer:
-		fr.buf = make([]byte, keptFrameBuffer)
+		fr.buf = make([]byte, max(minFrameBuffer, 1<<bits.Len32(size-1)))
 		buf = fr.buf[:size]
 	default: // a rare large frame: do not keep its buffer
 		buf = make([]byte, size)

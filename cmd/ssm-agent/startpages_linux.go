@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,10 +16,56 @@ import (
 // pages of its binary that only its start used (releaseStartupPages).
 const startupSettle = 5 * time.Second
 
+// gcReleaseGap is the least time between two releases that follow a
+// garbage collection.
+const gcReleaseGap = 30 * time.Second
+
 // releaseStartupPagesLater releases the start-up pages once the process
-// has settled.
+// has settled, and again after the garbage collections that follow (at
+// most once per gcReleaseGap): a collection reads the type data of every
+// object it marks and the function tables of every frame on every stack,
+// which, in an idle process, nothing else reads until the next one.
 func releaseStartupPagesLater() {
-	time.AfterFunc(startupSettle, func() { releaseStartupPages() })
+	time.AfterFunc(startupSettle, func() {
+		releaseStartupPages()
+		afterEachGC(gcReleaseGap, func() bool { releaseStartupPages(); return true })
+	})
+}
+
+// afterEachGC calls f, in a goroutine of its own, after each garbage
+// collection from now on, skipping those that come less than gap after
+// f's last call, for as long as f returns true.
+func afterEachGC(gap time.Duration, f func() bool) { armGCWatch(gcWatch{gap: gap, f: f}) }
+
+// A gcWatch is afterEachGC's state, handed from one sentinel to the next.
+type gcWatch struct {
+	gap  time.Duration
+	f    func() bool
+	last time.Time
+}
+
+// A gcSentinel is an object nothing references, whose cleanup runs once a
+// collection has found it unreachable. It holds a pointer so that it is
+// not packed with other small objects (whose cleanups may never run).
+type gcSentinel struct {
+	_ *byte
+	_ [8]byte
+}
+
+// armGCWatch arms a sentinel for the next collection.
+func armGCWatch(w gcWatch) {
+	runtime.AddCleanup(new(gcSentinel), func(w gcWatch) {
+		if !w.last.IsZero() && time.Since(w.last) < w.gap {
+			armGCWatch(w)
+			return
+		}
+		go func() {
+			if w.f() {
+				w.last = time.Now()
+				armGCWatch(w)
+			}
+		}()
+	}, w)
 }
 
 // releaseStartupPages unmaps this process's pages of its own executable's

@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // smapsSample is /proc/self/smaps of a process of /opt/agent/ssm-agent:
@@ -93,4 +95,41 @@ func TestReleaseStartupPages(t *testing.T) {
 		t.Fatalf("after the release: %d spans", len(got))
 	}
 	t.Logf("mapped %d KiB of the test binary before, %d KiB after", before>>10, after>>10)
+}
+
+// TestAfterEachGC: f runs after a collection, again after the next, and no
+// more once it returns false.
+func TestAfterEachGC(t *testing.T) {
+	calls := make(chan int, 4)
+	n := 0
+	afterEachGC(0, func() bool {
+		n++
+		calls <- n
+		return n < 2
+	})
+	for want := 1; want <= 2; want++ {
+		deadline := time.After(10 * time.Second)
+	wait:
+		for {
+			runtime.GC()
+			select {
+			case got := <-calls:
+				if got != want {
+					t.Fatalf("call %d, want %d", got, want)
+				}
+				break wait
+			case <-deadline:
+				t.Fatalf("f not called after a collection (call %d)", want)
+			case <-time.After(10 * time.Millisecond): // collect again: the cleanup runs after a sweep
+			}
+		}
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case got := <-calls:
+		t.Fatalf("f called again (%d) after it returned false", got)
+	default:
+	}
 }
