@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/internal/filelock"
 	"github.com/ssmkit/ssmkit/internal/procid"
 )
 
@@ -27,12 +30,7 @@ type fileLock struct{ f *os.File }
 // acquireLock takes the update lock at path without waiting.
 func acquireLock(path string) (*fileLock, error) {
 	f, err := openLock(path)
-	if err == nil {
-		if err = tryLock(f); err != nil {
-			f.Close()
-		}
-	}
-	if errors.Is(err, errWouldBlock) {
+	if errors.Is(err, filelock.ErrBusy) {
 		return nil, lockBusy(path)
 	}
 	if err != nil {
@@ -43,6 +41,17 @@ func acquireLock(path string) (*fileLock, error) {
 		f.WriteAt(append(b, '\n'), 0)
 	}
 	return &fileLock{f: f}, nil
+}
+
+// openLock takes the OS lock on the file at path, whose directory is
+// opened once so that no link on the way is followed at its name.
+func openLock(path string) (*os.File, error) {
+	dir, err := atomicfile.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	return filelock.TryLock(dir, filepath.Base(path))
 }
 
 // release lets the lock go. The file stays.

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/ssmkit/ssmkit/internal/atomicfile"
+	"github.com/ssmkit/ssmkit/internal/filelock"
 )
 
 // LockName is the file in a DirTarget's directory that a publish locks.
@@ -86,8 +87,8 @@ func (d *DirTarget) Lock(ctx context.Context) (unlock func(), err error) {
 	if d.held != nil {
 		return nil, busy
 	}
-	f, err := lockFile(root, LockName)
-	if errors.Is(err, errLockBusy) {
+	f, err := filelock.TryLock(root, LockName)
+	if errors.Is(err, filelock.ErrBusy) {
 		return nil, busy
 	}
 	if err != nil {

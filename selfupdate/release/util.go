@@ -1,7 +1,6 @@
 package release
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,9 +9,6 @@ import (
 )
 
 const isWindows = runtime.GOOS == "windows"
-
-// errLockBusy: another open file holds the lock.
-var errLockBusy = errors.New("lock busy")
 
 // checkInput keeps f only if it is a regular file.
 func checkInput(f *os.File, path string) (*os.File, error) {
