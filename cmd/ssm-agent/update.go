@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/ssmkit/ssmkit/manifest"
 	"github.com/ssmkit/ssmkit/selfupdate"
-	"github.com/ssmkit/ssmkit/selfupdate/signing"
 )
 
 const updateSynopsis = `--check | --now [--manifest-url URL] [flags]
@@ -160,17 +158,11 @@ func checkKeys(configured, paths []string) ([]ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range paths {
-		b, err := os.ReadFile(k)
-		if err == nil {
-			var pub ed25519.PublicKey
-			if pub, err = signing.ParsePublicKey(b); err == nil {
-				pubs = append(pubs, pub)
-				continue
-			}
-		}
-		return nil, fmt.Errorf("--public-key %s: %w", k, err)
+	flagged, err := readPublicKeys(paths)
+	if err != nil {
+		return nil, err
 	}
+	pubs = append(pubs, flagged...)
 	return pubs, nil
 }
 
