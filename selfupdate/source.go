@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ssmkit/ssmkit/internal/httprange"
 	"github.com/ssmkit/ssmkit/internal/urlguard"
 )
 
@@ -194,7 +195,7 @@ func httpObject(resp *http.Response, rawURL string, req Request) (*Object, error
 		return obj, nil
 	case http.StatusPartialContent:
 		cr := resp.Header.Get("Content-Range")
-		start, end, size, ok := parseContentRange(cr)
+		start, end, size, ok := httprange.Parse(cr)
 		if !ok || start != req.Offset || (resp.ContentLength >= 0 && resp.ContentLength != end-start+1) {
 			resp.Body.Close()
 			return nil, fmt.Errorf("selfupdate: GET %s: bad Content-Range %q for offset %d and %d bytes", rawURL, cr, req.Offset, resp.ContentLength)
@@ -214,31 +215,6 @@ func httpObject(resp *http.Response, rawURL string, req Request) (*Object, error
 		return nil, fmt.Errorf("selfupdate: GET %s: %s not followed (Location %q)", rawURL, resp.Status, resp.Header.Get("Location"))
 	}
 	return nil, fmt.Errorf("selfupdate: GET %s: %s: %s", rawURL, resp.Status, strings.TrimSpace(string(msg)))
-}
-
-// parseContentRange parses "bytes start-end/size" (size -1 for "*"),
-// requiring start <= end < size.
-func parseContentRange(s string) (start, end, size int64, ok bool) {
-	rest, found := strings.CutPrefix(s, "bytes ")
-	if !found {
-		return 0, 0, 0, false
-	}
-	rng, total, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, 0, false
-	}
-	first, last, found := strings.Cut(rng, "-")
-	if !found {
-		return 0, 0, 0, false
-	}
-	start, err1 := strconv.ParseInt(first, 10, 64)
-	end, err2 := strconv.ParseInt(last, 10, 64)
-	size, err3 := int64(-1), error(nil)
-	if total != "*" {
-		size, err3 = strconv.ParseInt(total, 10, 64)
-	}
-	ok = err1 == nil && err2 == nil && err3 == nil && start >= 0 && start <= end && (size < 0 || end < size)
-	return start, end, size, ok
 }
 
 // FileSource reads file:// URLs, for manifests and packages on local disk

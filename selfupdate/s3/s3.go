@@ -24,6 +24,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/ssmkit/ssmkit/internal/httprange"
 	"github.com/ssmkit/ssmkit/internal/urlguard"
 	"github.com/ssmkit/ssmkit/selfupdate"
 )
@@ -144,7 +145,7 @@ func (s *Source) Open(ctx context.Context, rawURL string, req selfupdate.Request
 		obj.Size = *out.ContentLength
 	}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
-		start, end, size, ok := parseContentRange(cr)
+		start, end, size, ok := httprange.Parse(cr)
 		if !ok || start != req.Offset || (out.ContentLength != nil && *out.ContentLength != end-start+1) {
 			out.Body.Close()
 			return nil, fmt.Errorf("selfupdate/s3: get %s: bad Content-Range %q for offset %d", rawURL, cr, req.Offset)
@@ -170,23 +171,4 @@ func openError(rawURL string, err error) error {
 		}
 	}
 	return fmt.Errorf("selfupdate/s3: get %s: %w", rawURL, err)
-}
-
-// parseContentRange parses "bytes start-end/size" (size -1 for "*"),
-// requiring start <= end < size.
-func parseContentRange(s string) (start, end, size int64, ok bool) {
-	rest, found := strings.CutPrefix(s, "bytes ")
-	rng, total, found2 := strings.Cut(rest, "/")
-	first, last, found3 := strings.Cut(rng, "-")
-	if !found || !found2 || !found3 {
-		return 0, 0, 0, false
-	}
-	start, err1 := strconv.ParseInt(first, 10, 64)
-	end, err2 := strconv.ParseInt(last, 10, 64)
-	size, err3 := int64(-1), error(nil)
-	if total != "*" {
-		size, err3 = strconv.ParseInt(total, 10, 64)
-	}
-	ok = err1 == nil && err2 == nil && err3 == nil && start >= 0 && start <= end && (size < 0 || end < size)
-	return start, end, size, ok
 }
