@@ -43,15 +43,21 @@ func CheckCreate(dir string) error {
 	return check(abs, os.Geteuid(), abs != filepath.Clean(dir))
 }
 
-func check(dir string, uid int, parentOnly bool) error {
-	abs, err := filepath.Abs(dir)
+// resolve returns the real path of path, once checkLinks has found every
+// link on the way trusted.
+func resolve(path string, uid int) (string, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := checkLinks(abs, uid); err != nil {
-		return err
+		return "", err
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	return filepath.EvalSymlinks(abs)
+}
+
+func check(dir string, uid int, parentOnly bool) error {
+	real, err := resolve(dir, uid)
 	if err != nil {
 		return err
 	}
@@ -155,14 +161,7 @@ func chmodDir(d string, perm fs.FileMode) error {
 // directory that Check trusts.
 func CheckFile(path string) error {
 	uid := os.Geteuid()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	if err := checkLinks(abs, uid); err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := resolve(path, uid)
 	if err != nil {
 		return err
 	}
