@@ -89,13 +89,9 @@ func runManifestSign(s streams, g *globals, args []string) int {
 	if *out == "" {
 		*out = *manifestPath + ".sig"
 	}
-	keyPEM, err := os.ReadFile(*keyPath)
+	key, err := readPrivateKey(*keyPath)
 	if err != nil {
 		return failure(s, name, err)
-	}
-	key, err := signing.ParsePrivateKey(keyPEM)
-	if err != nil {
-		return failure(s, name, fmt.Errorf("%s: %w", *keyPath, err))
 	}
 	data, err := os.ReadFile(*manifestPath)
 	if err != nil {
