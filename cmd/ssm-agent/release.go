@@ -107,17 +107,25 @@ func (f *releaseFiles) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.expiresIn, "expires-in", "30d", "how long agents accept the signed manifest: a `DURATION` over 1h, such as 720h or 30d")
 }
 
-// check reports a missing flag; it returns the expiry asked for.
-func (f *releaseFiles) check(fs *flag.FlagSet) (time.Duration, error) {
+// check reports a missing or bad flag; it returns the expiry and the --version asked for.
+func (f *releaseFiles) check(ver string) (time.Duration, manifest.Version, error) {
 	switch {
 	case f.manifest == "":
-		return 0, errors.New("--manifest is required")
+		return 0, manifest.Version{}, errors.New("--manifest is required")
 	case f.key == "":
-		return 0, errors.New("--key is required")
+		return 0, manifest.Version{}, errors.New("--key is required")
 	case f.pkg == "":
-		return 0, errors.New("--package must not be empty")
+		return 0, manifest.Version{}, errors.New("--package must not be empty")
 	}
-	return parseExpiresIn(f.expiresIn)
+	expiresIn, err := parseExpiresIn(f.expiresIn)
+	if err != nil {
+		return 0, manifest.Version{}, err
+	}
+	v, err := manifest.ParseVersion(ver)
+	if err != nil || ver == "" {
+		return 0, manifest.Version{}, fmt.Errorf("--version %q: want a version such as 3.2.0.0", ver)
+	}
+	return expiresIn, v, nil
 }
 
 // parseExpiresIn reads --expires-in: more than release.MinExpiry, since
@@ -218,13 +226,9 @@ func runReleaseAdd(s streams, g *globals, args []string) int {
 		return status
 	}
 	files = append(files, rest...)
-	expiresIn, err := f.check(fs)
+	expiresIn, v, err := f.check(*ver)
 	if err != nil {
 		return usageError(fs, "%v", err)
-	}
-	v, err := manifest.ParseVersion(*ver)
-	if err != nil || *ver == "" {
-		return usageError(fs, "--version %q: want a version such as 3.2.0.0", *ver)
 	}
 	if len(files) == 0 {
 		return usageError(fs, "no package files: give them with --file or after the flags")
@@ -312,13 +316,9 @@ func runPauseResume(s streams, g *globals, args []string, name string, paused bo
 	if status, stop := parseFlags(fs, args); stop {
 		return status
 	}
-	expiresIn, err := f.check(fs)
+	expiresIn, v, err := f.check(*ver)
 	if err != nil {
 		return usageError(fs, "%v", err)
-	}
-	v, err := manifest.ParseVersion(*ver)
-	if err != nil || *ver == "" {
-		return usageError(fs, "--version %q: want a version such as 3.2.0.0", *ver)
 	}
 	m, err := readLocalManifest(f.manifest)
 	if err == nil && m == nil {
